@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Create or update .venv in the repository root with everything in requirements-dev.txt, and install this
+# package into it in editable mode (console scripts land in .venv/bin). Re-running is a no-op while
+# requirements-dev.txt, setup.py and setup.cfg are unchanged.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+python="${PYTHON:-python3}"
+stamp="$venv/.setup-stamp"
+
+want="$(cat "$root/requirements-dev.txt" "$root/setup.py" "$root/setup.cfg" | sha256sum | cut -d' ' -f1)"
+if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && "$venv/bin/python" -c "" 2>/dev/null; then
+    echo "setup_venv: $venv is up to date"
+    exit 0
+fi
+
+if ! "$venv/bin/python" -c "" 2>/dev/null; then
+    echo "setup_venv: creating $venv with $("$python" --version)"
+    rm -rf "$venv"
+    "$python" -m venv "$venv"
+fi
+
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+echo "setup_venv: installing requirements-dev.txt"
+"$venv/bin/python" -m pip install -qq --upgrade pip
+"$venv/bin/python" -m pip install -qq -r "$root/requirements-dev.txt"
+echo "setup_venv: installing depth_anything_ros (editable)"
+"$venv/bin/python" -m pip install -qq --no-deps --no-build-isolation -e "$root"
+"$venv/bin/python" -m pip check
+echo "$want" > "$stamp"
+echo "setup_venv: ready ($venv)"
