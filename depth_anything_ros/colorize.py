@@ -1,0 +1,69 @@
+"""Depth colourisation with OpenCV colormaps as a LUT gathered on the depth tensor's device, and colour bars.
+
+Convention: near is warm. min_depth maps to the last colormap entry (red for turbo/jet, yellow for
+viridis/inferno/magma/plasma) and max_depth to the first (blue / dark); invalid depth (NaN, inf, <= 0) is black.
+"""
+
+import math
+
+import cv2
+import numpy as np
+import torch
+
+COLORMAPS = tuple(sorted(name[len('COLORMAP_'):].lower() for name in dir(cv2) if name.startswith('COLORMAP_')))
+
+
+def colormap_lut(name: str) -> np.ndarray:
+    """Return the (256, 3) uint8 RGB lookup table of the OpenCV colormap ``name`` (e.g. turbo, viridis)."""
+    code = getattr(cv2, f'COLORMAP_{name.upper()}', None) if name.lower() in COLORMAPS else None
+    if code is None:
+        raise ValueError(f"unknown colormap '{name}'; valid: {', '.join(COLORMAPS)}")
+    bgr = cv2.applyColorMap(np.arange(256, dtype=np.uint8).reshape(256, 1), code)
+    return np.ascontiguousarray(bgr.reshape(256, 3)[:, ::-1])
+
+
+def colorize(depth: torch.Tensor, min_depth: float, max_depth: float, lut) -> torch.Tensor:
+    """Map (H, W) depth in metres to a (H, W, 3) uint8 RGB tensor on the same device; near warm, invalid black."""
+    if depth.ndim != 2:
+        raise ValueError(f'depth must be (H, W), got shape {tuple(depth.shape)}')
+    if not (math.isfinite(min_depth) and math.isfinite(max_depth) and min_depth < max_depth):
+        raise ValueError(f'need finite min_depth < max_depth, got {min_depth}, {max_depth}')
+    table = _device_lut(lut, depth.device)
+    d = depth.float()
+    index = ((max_depth - d) * (255.0 / (max_depth - min_depth))).clamp_(0.0, 255.0).round_().to(torch.int64)
+    index.masked_fill_(~((d > 0) & torch.isfinite(d)), 256)
+    return table[index]
+
+
+def _device_lut(lut, device: torch.device) -> torch.Tensor:
+    """Return the (257, 3) uint8 table on ``device``: the LUT plus a black row 256 for invalid depth."""
+    table = torch.as_tensor(np.asarray(lut, dtype=np.uint8)).reshape(256, 3)
+    return torch.cat([table, torch.zeros(1, 3, dtype=torch.uint8)]).to(device)
+
+
+def color_bar(height: int, min_depth: float, max_depth: float, lut, width: int = 96) -> np.ndarray:
+    """Return a (height, width, 3) uint8 RGB colour bar, max_depth at the top, with tick labels in metres."""
+    if height < 32:
+        raise ValueError(f'colour bar needs a height of at least 32 pixels, got {height}')
+    strip_width, margin = 16, 8
+    bar = np.full((height, width, 3), 255, dtype=np.uint8)
+    top, bottom = margin, height - margin - 1
+    rows = np.arange(top, bottom + 1)
+    depth = max_depth + (rows - top) * ((min_depth - max_depth) / (bottom - top))
+    colours = colorize(torch.from_numpy(depth.astype(np.float32)).reshape(-1, 1), min_depth, max_depth, lut)
+    bar[top:bottom + 1, 4:4 + strip_width] = colours.numpy()
+    for value in _ticks(min_depth, max_depth, max(2, (bottom - top) // 40)):
+        y = int(round(top + (max_depth - value) / (max_depth - min_depth) * (bottom - top)))
+        cv2.line(bar, (4 + strip_width, y), (8 + strip_width, y), (0, 0, 0), 1)
+        cv2.putText(bar, f'{value:g} m', (12 + strip_width, y + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    return bar
+
+
+def _ticks(low: float, high: float, count: int) -> list[float]:
+    """Return round tick values (1, 2 or 5 times a power of ten apart) within [low, high], about ``count``."""
+    raw = (high - low) / count
+    power = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.ceil(low / step) * step
+    return [round(first + i * step, 10) for i in range(int((high - first) / step + 1e-9) + 1)]

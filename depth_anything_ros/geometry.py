@@ -1,0 +1,211 @@
+"""Depth to points: per-pixel ray grids (with undistortion) and PointCloud2 buffers built in torch on any device.
+
+Points are in the image's optical frame (REP 103: z forward, x right, y down): point = ray(u, v) * depth(u, v)
+with ray z = 1, so for a rectified camera x = (u - cx) z / fx and y = (v - cy) z / fy, as in depth_image_proc.
+
+Cloud layout (little-endian, ``point_step`` 16 bytes): x, y, z FLOAT32 at offsets 0, 4, 8; with colour an
+``rgb`` FLOAT32 field at offset 12 whose bytes are b, g, r, 0 (the packed-rgb convention of depth_image_proc
+and PCL). Without colour bytes 12..15 are zero padding, exactly the 16-byte ``xyz`` layout of depth_image_proc.
+depth_image_proc's xyzrgb cloud pads to 32 bytes with rgb at 16; consumers read offsets from ``fields``, so the
+compact layout is interchangeable and halves the bandwidth.
+"""
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from depth_anything_ros.camera import Intrinsics
+
+# sensor_msgs/PointField datatype constants.
+INT8, UINT8, INT16, UINT16, INT32, UINT32, FLOAT32, FLOAT64 = range(1, 9)
+
+POINT_STEP = 16
+XYZ_FIELDS = (('x', 0, FLOAT32, 1), ('y', 4, FLOAT32, 1), ('z', 8, FLOAT32, 1))
+XYZRGB_FIELDS = XYZ_FIELDS + (('rgb', 12, FLOAT32, 1),)
+
+# A ray whose reprojection through K and D misses its pixel by more than this lies where the distortion model
+# is not invertible (e.g. the corners of strongly distorted lenses); such rays are NaN.
+REPROJECTION_TOLERANCE_PX = 0.01
+
+_UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
+_COEFFICIENT_COUNTS = {'plumb_bob': (4, 5), 'rational_polynomial': (8,), 'equidistant': (4,)}
+
+
+def ray_grid(intr: Intrinsics, undistort: bool) -> np.ndarray:
+    """Return the (H, W, 3) float32 ray grid of ``intr`` with z = 1; NaN rays where undistortion has no solution.
+
+    Without distortion (or ``undistort`` False) rays are ((u - cx) / fx, (v - cy) / fy, 1) from the rectified
+    projection. With ``undistort`` and non-zero D, raw pixels are undistorted through K and D (OpenCV) into
+    normalised coordinates of K's optical frame. Compute once per camera_info; the caller caches it.
+    """
+    height, width = intr.height, intr.width
+    if not (undistort and intr.has_distortion):
+        rays = np.empty((height, width, 3), dtype=np.float32)
+        rays[..., 0] = ((np.arange(width, dtype=np.float64) - intr.cx) / intr.fx)[None, :]
+        rays[..., 1] = ((np.arange(height, dtype=np.float64) - intr.cy) / intr.fy)[:, None]
+        rays[..., 2] = 1.0
+        return rays
+    model = intr.distortion_model
+    if model not in _COEFFICIENT_COUNTS:
+        raise ValueError(f"unknown distortion model '{model}' with non-zero coefficients; "
+                         f"supported: {', '.join(_COEFFICIENT_COUNTS)}")
+    if len(intr.d) not in _COEFFICIENT_COUNTS[model]:
+        raise ValueError(f"distortion model '{model}' needs {' or '.join(map(str, _COEFFICIENT_COUNTS[model]))} "
+                         f'coefficients, got {len(intr.d)}')
+    k_matrix = intr.camera_matrix()
+    coefficients = np.array(intr.d, dtype=np.float64)
+    u, v = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
+    pixels = np.stack([u, v], axis=-1).reshape(-1, 1, 2)
+    zero = np.zeros(3)
+    if model == 'equidistant':
+        normalised = _fisheye_undistort(pixels, k_matrix, coefficients)
+        rays = np.concatenate([normalised.reshape(-1, 2), np.ones((pixels.shape[0], 1))], axis=1)
+        finite = np.isfinite(rays).all(axis=1)
+        reprojected = np.full_like(pixels, np.nan)
+        reprojected[finite] = cv2.fisheye.projectPoints(
+            rays[finite].reshape(-1, 1, 3), zero, zero, k_matrix, coefficients)[0]
+    else:
+        normalised = _pinhole_undistort(pixels, k_matrix, coefficients)
+        rays = np.concatenate([normalised.reshape(-1, 2), np.ones((pixels.shape[0], 1))], axis=1)
+        finite = np.isfinite(rays).all(axis=1)
+        reprojected = np.full_like(pixels, np.nan)
+        reprojected[finite] = cv2.projectPoints(rays[finite], zero, zero, k_matrix, coefficients)[0]
+    error = np.linalg.norm((reprojected - pixels).reshape(-1, 2), axis=1)
+    rays[~(error <= REPROJECTION_TOLERANCE_PX)] = np.nan
+    return rays.reshape(height, width, 3).astype(np.float32)
+
+
+def _pinhole_undistort(pixels: np.ndarray, k_matrix: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+    """Undistort (N, 1, 2) pixels to normalised coordinates (OpenCV 4 and 5 spell the iterative call apart)."""
+    if hasattr(cv2, 'undistortPointsIter'):
+        return cv2.undistortPointsIter(pixels, k_matrix, coefficients, None, None, _UNDISTORT_CRITERIA)
+    return cv2.undistortPoints(pixels, k_matrix, coefficients, criteria=_UNDISTORT_CRITERIA)
+
+
+def _fisheye_undistort(pixels: np.ndarray, k_matrix: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+    """Undistort (N, 1, 2) pixels with the equidistant model to normalised coordinates."""
+    try:
+        return cv2.fisheye.undistortPoints(pixels, k_matrix, coefficients, criteria=_UNDISTORT_CRITERIA)
+    except TypeError:  # OpenCV < 4.6 has no criteria argument
+        return cv2.fisheye.undistortPoints(pixels, k_matrix, coefficients)
+
+
+@dataclass(frozen=True)
+class CloudBuffer:
+    """A finished PointCloud2 payload: sizes, fields as (name, offset, datatype, count) and little-endian bytes."""
+
+    height: int
+    width: int
+    point_step: int
+    row_step: int
+    fields: tuple
+    data: bytes
+    is_dense: bool
+
+
+class PointCloudBuilder:
+    """Builds PointCloud2 buffers from depth and rays with torch on the depth tensor's device.
+
+    Keeps one reusable output buffer, so use one builder per thread.
+    """
+
+    def __init__(self):
+        self._buffer = torch.empty(0)
+
+    def build(self, depth: torch.Tensor, rays: torch.Tensor, rgb: torch.Tensor | None = None, *, stride: int = 1,
+              min_depth: float = 0.0, max_depth: float = math.inf, organized: bool = True) -> CloudBuffer:
+        """Back-project (H, W) depth in metres along (H, W, 3) rays, coloured by (H, W, 3) uint8 RGB if given.
+
+        Rows and columns are subsampled by ``stride`` starting at 0. A point is valid when its depth is finite,
+        > 0 and within [min_depth, max_depth] and its ray is finite. Organised: height x width of the strided
+        grid, invalid points NaN, is_dense False. Unorganised: invalid points dropped, height 1, is_dense True.
+        """
+        self._check(depth, rays, rgb, stride, min_depth, max_depth)
+        d = depth[::stride, ::stride]
+        r = rays[::stride, ::stride]
+        if d.dtype != torch.float32:
+            d = d.float()
+        height, width = d.shape
+        out = self._output(height, width, d.device)
+        valid = (d >= min_depth) & (d <= max_depth) if min_depth > 0 else (d > 0) & (d <= max_depth)
+        if math.isinf(max_depth):
+            valid &= torch.isfinite(d)
+        masked = torch.where(valid, d, torch.tensor(math.nan, device=d.device))
+        torch.mul(r, masked.unsqueeze(-1), out=out[..., :3])
+        packed = out.view(torch.uint8)  # (h, w, 16)
+        if rgb is None:
+            out[..., 3] = 0.0
+            fields = XYZ_FIELDS
+        else:
+            c = rgb[::stride, ::stride]
+            packed[..., 12] = c[..., 2]
+            packed[..., 13] = c[..., 1]
+            packed[..., 14] = c[..., 0]
+            packed[..., 15] = 0
+            fields = XYZRGB_FIELDS
+        if organized:
+            data = out.cpu().numpy().tobytes()
+            return CloudBuffer(height, width, POINT_STEP, POINT_STEP * width, fields, data, False)
+        keep = valid & torch.isfinite(r[..., 0])
+        points = out[keep]
+        data = points.cpu().numpy().tobytes()
+        count = points.shape[0]
+        return CloudBuffer(1, count, POINT_STEP, POINT_STEP * count, fields, data, True)
+
+    def _output(self, height: int, width: int, device: torch.device) -> torch.Tensor:
+        """Return a (height, width, 4) float32 buffer on ``device``, reused between calls of the same size."""
+        buf = self._buffer
+        if buf.shape != (height, width, 4) or buf.device != device:
+            buf = self._buffer = torch.empty((height, width, 4), dtype=torch.float32, device=device)
+        return buf
+
+    @staticmethod
+    def _check(depth, rays, rgb, stride, min_depth, max_depth) -> None:
+        """Raise ValueError for inconsistent shapes, devices or parameters."""
+        if depth.ndim != 2:
+            raise ValueError(f'depth must be (H, W), got shape {tuple(depth.shape)}')
+        if rays.shape != (*depth.shape, 3):
+            raise ValueError(f'rays must be (H, W, 3) = {(*depth.shape, 3)}, got {tuple(rays.shape)}')
+        if rays.dtype != torch.float32:
+            raise ValueError(f'rays must be float32, got {rays.dtype}')
+        if rays.device != depth.device:
+            raise ValueError(f'rays are on {rays.device} but depth is on {depth.device}')
+        if rgb is not None:
+            if rgb.shape != (*depth.shape, 3) or rgb.dtype != torch.uint8:
+                raise ValueError(f'rgb must be (H, W, 3) uint8 = {(*depth.shape, 3)}, '
+                                 f'got {rgb.dtype} {tuple(rgb.shape)}')
+            if rgb.device != depth.device:
+                raise ValueError(f'rgb is on {rgb.device} but depth is on {depth.device}')
+        if not isinstance(stride, int) or isinstance(stride, bool) or stride < 1:
+            raise ValueError(f'stride must be an integer >= 1, got {stride!r}')
+        if not (0.0 <= min_depth < max_depth) or math.isnan(max_depth):
+            raise ValueError(f'need 0 <= min_depth < max_depth, got min_depth={min_depth}, max_depth={max_depth}')
+
+
+def points_from_cloud(data: bytes, height: int, width: int, point_step: int,
+                      fields) -> tuple[np.ndarray, np.ndarray | None]:
+    """Return ((H, W, 3) float32 xyz, (H, W, 3) uint8 RGB or None) of a little-endian cloud with dense rows.
+
+    ``fields`` are (name, offset, datatype, count) tuples or PointField-like objects.
+    """
+    offsets = {}
+    for field in fields:
+        name, offset = (field[0], field[1]) if isinstance(field, tuple) else (field.name, field.offset)
+        offsets[str(name)] = int(offset)
+    missing = [name for name in ('x', 'y', 'z') if name not in offsets]
+    if missing:
+        raise ValueError(f'cloud has no field {missing[0]!r}; fields: {sorted(offsets)}')
+    buf = np.frombuffer(data, dtype=np.uint8)
+    if buf.size < height * width * point_step:
+        raise ValueError(f'cloud data has {buf.size} bytes, expected {height}*{width}*{point_step}')
+    strides = (width * point_step, point_step)
+    xyz = np.empty((height, width, 3), dtype=np.float32)
+    for axis, name in enumerate('xyz'):
+        xyz[..., axis] = np.ndarray((height, width), '<f4', buf, offsets[name], strides)
+    if 'rgb' not in offsets:
+        return xyz, None
+    bgr = np.ndarray((height, width, 3), np.uint8, buf, offsets['rgb'], (*strides, 1))
+    return xyz, np.ascontiguousarray(bgr[..., ::-1])
