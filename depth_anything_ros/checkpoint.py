@@ -1,0 +1,374 @@
+"""Safe checkpoint loading (official .pth, .safetensors, transformers folders, hub names) and synthetic weights."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .variants import CHECKPOINTS, ENCODERS, FORMAT_HF, METRIC, RELATIVE, CheckpointSpec, encoder_spec
+
+PICKLE_SUFFIXES = (".pth", ".pt")
+SAFETENSORS_SUFFIX = ".safetensors"
+HF_CONFIG = "config.json"
+HF_WEIGHTS = "model.safetensors"
+
+
+class CheckpointError(Exception):
+    """A checkpoint cannot be found, read or used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    """Official-named float state_dict plus what the source says about the output (None where it says nothing)."""
+
+    state_dict: dict[str, torch.Tensor]
+    path: Path
+    kind: str | None  # METRIC, RELATIVE or None when the file does not tell
+    max_depth: float | None
+
+
+def expected_shapes(encoder: str) -> dict[str, tuple[int, ...]]:
+    """Official state_dict key -> shape for an encoder, in module order."""
+    from .model import DepthAnythingV2
+
+    with torch.device("meta"):
+        model = DepthAnythingV2(encoder_spec(encoder).name, max_depth=None)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# synthetic weights
+
+
+def synthetic_state_dict(encoder: str, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Deterministic random float32 weights with the official keys, scaled so the metric output is not saturated.
+
+    Linear/conv weights are N(0, 1/fan_in), LayerNorm scales near 1, LayerScale gammas 0.2. The last 1x1 conv
+    is then rescaled so that its output has mean 0 and std 1.5 on a fixed smooth calibration image: sigmoid
+    spans much of (0, 1) and the depth varies strongly over an image.
+    """
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    out: dict[str, torch.Tensor] = {}
+    for name, shape in expected_shapes(encoder).items():
+        noise = torch.randn(shape, generator=gen, dtype=torch.float32)
+        if name.endswith(".gamma"):
+            value = 0.2 + 0.02 * noise
+        elif ".norm" in name and name.endswith(".weight"):
+            value = 1.0 + 0.1 * noise
+        elif name.endswith("pos_embed") or name.endswith("_token"):
+            value = 0.2 * noise
+        elif len(shape) >= 2:
+            fan_in = shape[0] if "resize_layers.0" in name or "resize_layers.1" in name else math.prod(shape[1:])
+            value = noise / math.sqrt(fan_in)
+        else:
+            value = 0.02 * noise
+        out[name] = value.contiguous()
+    _calibrate_output(out, encoder, gen)
+    return out
+
+
+def _calibrate_output(state: dict[str, torch.Tensor], encoder: str, gen: torch.Generator) -> None:
+    """Rescale `output_conv2.2` in place so its output is N(0, 1.5^2)-like on a smooth 126x168 image."""
+    from .model import DepthAnythingV2
+
+    model = DepthAnythingV2(encoder, max_depth=None).eval()
+    model.load_state_dict(state)
+    image = torch.nn.functional.interpolate(torch.rand(1, 3, 6, 8, generator=gen), size=(126, 168), mode="bilinear")
+    with torch.no_grad():
+        logits = model.depth_head(model.pretrained((image - 0.45) / 0.225), 9, 12)
+    scale = 1.5 / logits.std()
+    w, b = "depth_head.scratch.output_conv2.2.weight", "depth_head.scratch.output_conv2.2.bias"
+    state[w] = state[w] * scale
+    state[b] = (state[b] - logits.mean()) * scale
+
+
+def write_synthetic_checkpoint(path: str | os.PathLike, encoder: str = "vits", seed: int = 0) -> Path:
+    """Write `synthetic_state_dict(encoder, seed)` as .pth/.pt (torch.save) or .safetensors, by extension."""
+    path = Path(path)
+    state = synthetic_state_dict(encoder, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == SAFETENSORS_SUFFIX:
+        from safetensors.torch import save_file
+
+        save_file(state, str(path))
+    elif path.suffix in PICKLE_SUFFIXES:
+        torch.save(state, path)
+    else:
+        raise CheckpointError(f"cannot write {path}: extension must be .pth, .pt or .safetensors")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# transformers (DepthAnythingForDepthEstimation) <-> official key names
+
+
+def _hf_key_pairs(encoder: str) -> list[tuple[str, str]]:
+    """(official name, transformers name) pairs for every tensor except the fused qkv."""
+    spec = encoder_spec(encoder)
+    pairs = [
+        ("pretrained.cls_token", "backbone.embeddings.cls_token"),
+        ("pretrained.mask_token", "backbone.embeddings.mask_token"),
+        ("pretrained.pos_embed", "backbone.embeddings.position_embeddings"),
+        ("pretrained.patch_embed.proj.weight", "backbone.embeddings.patch_embeddings.projection.weight"),
+        ("pretrained.patch_embed.proj.bias", "backbone.embeddings.patch_embeddings.projection.bias"),
+        ("pretrained.norm.weight", "backbone.layernorm.weight"),
+        ("pretrained.norm.bias", "backbone.layernorm.bias"),
+    ]
+    for i in range(spec.depth):
+        ours, theirs = f"pretrained.blocks.{i}", f"backbone.encoder.layer.{i}"
+        pairs += [(f"{ours}.ls1.gamma", f"{theirs}.layer_scale1.lambda1"),
+                  (f"{ours}.ls2.gamma", f"{theirs}.layer_scale2.lambda1")]
+        for p in ("weight", "bias"):
+            pairs += [(f"{ours}.{m}.{p}", f"{theirs}.{m}.{p}") for m in ("norm1", "norm2", "mlp.fc1", "mlp.fc2")]
+            pairs.append((f"{ours}.attn.proj.{p}", f"{theirs}.attention.output.dense.{p}"))
+    for p in ("weight", "bias"):
+        for i in range(4):
+            pairs.append((f"depth_head.projects.{i}.{p}", f"neck.reassemble_stage.layers.{i}.projection.{p}"))
+            if i != 2:
+                pairs.append((f"depth_head.resize_layers.{i}.{p}", f"neck.reassemble_stage.layers.{i}.resize.{p}"))
+        for i in range(1, 5):  # refinenet1 is the last fusion layer in transformers
+            ours, theirs = f"depth_head.scratch.refinenet{i}", f"neck.fusion_stage.layers.{4 - i}"
+            pairs.append((f"{ours}.out_conv.{p}", f"{theirs}.projection.{p}"))
+            pairs += [(f"{ours}.resConfUnit{u}.conv{c}.{p}", f"{theirs}.residual_layer{u}.convolution{c}.{p}")
+                      for u in (1, 2) for c in (1, 2)]
+        pairs += [(f"depth_head.scratch.output_conv1.{p}", f"head.conv1.{p}"),
+                  (f"depth_head.scratch.output_conv2.0.{p}", f"head.conv2.{p}"),
+                  (f"depth_head.scratch.output_conv2.2.{p}", f"head.conv3.{p}")]
+    pairs += [(f"depth_head.scratch.layer{i + 1}_rn.weight", f"neck.convs.{i}.weight") for i in range(4)]
+    return pairs
+
+
+def to_hf_state_dict(state: dict[str, torch.Tensor], encoder: str) -> dict[str, torch.Tensor]:
+    """Official names -> transformers DepthAnythingForDepthEstimation names (qkv split into query/key/value)."""
+    out = {theirs: state[ours] for ours, theirs in _hf_key_pairs(encoder)}
+    for i in range(encoder_spec(encoder).depth):
+        for p in ("weight", "bias"):
+            q, k, v = state[f"pretrained.blocks.{i}.attn.qkv.{p}"].chunk(3, dim=0)
+            for part, t in (("query", q), ("key", k), ("value", v)):
+                out[f"backbone.encoder.layer.{i}.attention.attention.{part}.{p}"] = t
+    return out
+
+
+def from_hf_state_dict(state: dict[str, torch.Tensor], encoder: str) -> dict[str, torch.Tensor]:
+    """Map transformers names to official names; a missing tensor raises CheckpointError naming it."""
+    spec = encoder_spec(encoder)
+
+    def take(key: str) -> torch.Tensor:
+        if key not in state:
+            raise CheckpointError(f"transformers checkpoint lacks tensor '{key}' (expected for encoder '{encoder}')")
+        return state[key]
+
+    out = {}
+    for ours, theirs in _hf_key_pairs(encoder):
+        if theirs == "backbone.embeddings.mask_token" and theirs not in state:
+            out[ours] = torch.zeros(1, spec.embed_dim)  # pre-training only; some exports drop it
+        else:
+            out[ours] = take(theirs)
+    for i in range(spec.depth):
+        for p in ("weight", "bias"):
+            parts = [take(f"backbone.encoder.layer.{i}.attention.attention.{n}.{p}") for n in ("query", "key", "value")]
+            out[f"pretrained.blocks.{i}.attn.qkv.{p}"] = torch.cat(parts, dim=0)
+    return out
+
+
+def _is_hf_naming(state: dict[str, torch.Tensor]) -> bool:
+    return any(k.startswith("backbone.embeddings.") for k in state)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# reading files
+
+
+def _read_pickle(path: Path) -> dict:
+    """torch.load with weights_only=True; code-running pickles and damaged files become CheckpointError."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        reason = str(exc).strip().splitlines()
+        detail = next((ln for ln in reason if "GLOBAL" in ln or "Unsupported" in ln), reason[0] if reason else "")
+        raise CheckpointError(
+            f"refused to load {path}: it is not a plain tensor checkpoint and unpickling it could run code "
+            f"(loaded with weights_only=True; {detail.strip()[:200]}). Only load files from sources you trust."
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(
+            f"cannot read {path}: the file is truncated or corrupt ({type(exc).__name__}: {first[:200]}); "
+            "download it again"
+        ) from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state_dict")
+    return obj
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(
+            f"cannot read {path}: the file is truncated or corrupt ({first[:200]}); download it again"
+        ) from None
+
+
+def _unwrap(obj: dict) -> dict[str, torch.Tensor]:
+    """Accept a bare state_dict, a training checkpoint {'model': ...} / {'state_dict': ...}, and DDP prefixes."""
+    for key in ("model", "state_dict"):
+        if isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    state = {}
+    for k, v in obj.items():
+        if isinstance(v, torch.Tensor):
+            state[k[len("module."):] if k.startswith("module.") else k] = v
+    return state
+
+
+def _check_shapes(state: dict[str, torch.Tensor], encoder: str, path: Path) -> dict[str, torch.Tensor]:
+    """Verify keys and shapes against the encoder; name the first mismatch and the encoder that would fit."""
+    expected = expected_shapes(encoder)
+    for key, shape in expected.items():
+        if key in state and tuple(state[key].shape) != shape:
+            fits = _encoder_that_fits(state)
+            hint = (f"; the checkpoint's shapes fit encoder '{fits}': pass encoder='{fits}'" if fits
+                    else "; its shapes fit none of " + ", ".join(ENCODERS))
+            raise CheckpointError(
+                f"{path} does not fit encoder '{encoder}': first mismatching tensor '{key}' has shape "
+                f"{tuple(state[key].shape)}, expected {shape}{hint}"
+            )
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        fits = _encoder_that_fits(state)
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing tensor(s), first: {', '.join(missing[:3])}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected tensor(s), first: {', '.join(unexpected[:3])}")
+        hint = f"; its shapes fit encoder '{fits}'" if fits and fits != encoder else ""
+        raise CheckpointError(
+            f"{path} is not a Depth-Anything-V2 '{encoder}' checkpoint: {'; '.join(parts)}{hint}"
+        )
+    return {k: state[k].float() for k in expected}
+
+
+def _encoder_that_fits(state: dict[str, torch.Tensor]) -> str | None:
+    for name in ENCODERS:
+        shapes = expected_shapes(name)
+        if shapes.keys() == state.keys() and all(tuple(state[k].shape) == s for k, s in shapes.items()):
+            return name
+    return None
+
+
+def _missing_file_error(path: Path) -> CheckpointError:
+    known = next((c for c in CHECKPOINTS.values() if c.filename == path.name and c.format != FORMAT_HF), None)
+    hint = (f"; get it with: {known.download_command(str(path.parent))}" if known
+            else "; pass an existing .pth/.pt/.safetensors file, a transformers folder, or a variant name such as "
+                 "'hypersim-vits'")
+    return CheckpointError(f"checkpoint file not found: {path}{hint}")
+
+
+def _load_hf_folder(folder: Path, encoder: str) -> LoadedCheckpoint:
+    config_path, weights_path = folder / HF_CONFIG, folder / HF_WEIGHTS
+    for needed in (config_path, weights_path):
+        if not needed.is_file():
+            raise CheckpointError(f"transformers checkpoint folder {folder} lacks {needed.name}")
+    try:
+        config = json.loads(config_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot parse {config_path}: {exc}") from None
+    hidden = config.get("backbone_config", {}).get("hidden_size")
+    by_dim = {spec.embed_dim: name for name, spec in ENCODERS.items()}
+    if hidden in by_dim and by_dim[hidden] != encoder:
+        raise CheckpointError(
+            f"{folder} holds a '{by_dim[hidden]}' model (backbone hidden_size {hidden}) but encoder '{encoder}' "
+            f"was requested: pass encoder='{by_dim[hidden]}'"
+        )
+    kind = config.get("depth_estimation_type", RELATIVE)
+    max_depth = float(config["max_depth"]) if kind == METRIC and config.get("max_depth") else None
+    state = _check_shapes(from_hf_state_dict(_read_safetensors(weights_path), encoder), encoder, weights_path)
+    return LoadedCheckpoint(state, folder, kind, max_depth)
+
+
+def load_file(path: str | os.PathLike, encoder: str) -> LoadedCheckpoint:
+    """Load a .pth/.pt/.safetensors file or a transformers folder as an official-named float32 state_dict."""
+    path = Path(path).expanduser()
+    encoder_spec(encoder)
+    if path.is_dir():
+        return _load_hf_folder(path, encoder)
+    if path.suffix not in PICKLE_SUFFIXES + (SAFETENSORS_SUFFIX,):
+        raise CheckpointError(
+            f"unsupported checkpoint type '{path.suffix or path.name}' for {path}: expected a .pth/.pt file "
+            f"(torch.save state_dict), a .safetensors file, a transformers folder with {HF_CONFIG} and "
+            f"{HF_WEIGHTS}, or a variant name ({', '.join(sorted(CHECKPOINTS)[:4])}, ...)"
+        )
+    if not path.is_file():
+        raise _missing_file_error(path)
+    raw = _read_safetensors(path) if path.suffix == SAFETENSORS_SUFFIX else _unwrap(_read_pickle(path))
+    if _is_hf_naming(raw):
+        raw = from_hf_state_dict(raw, encoder)
+    return LoadedCheckpoint(_check_shapes(raw, encoder, path), path, None, None)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# variant names through the Hugging Face cache
+
+
+def resolve_variant(name: str, cache_dir: str | os.PathLike | None = None, download: bool = True) -> Path:
+    """Local path of a known checkpoint (file, or folder for -hf), from the hub cache or downloaded into it."""
+    spec = CHECKPOINTS[name]
+    from huggingface_hub import hf_hub_download
+
+    paths = []
+    for filename in spec.files:
+        try:
+            paths.append(Path(hf_hub_download(spec.repo_id, filename, cache_dir=cache_dir, local_files_only=True)))
+            continue
+        except Exception:  # noqa: BLE001 - any cache miss falls through to the download attempt
+            pass
+        if not download:
+            raise _offline_error(spec)
+        try:
+            paths.append(Path(hf_hub_download(spec.repo_id, filename, cache_dir=cache_dir)))
+        except Exception as exc:  # noqa: BLE001 - network, auth and hub errors all mean "not available"
+            raise _offline_error(spec, exc) from None
+    return paths[-1] if spec.format != FORMAT_HF else paths[-1].parent
+
+
+def _offline_error(spec: CheckpointSpec, exc: Exception | None = None) -> CheckpointError:
+    why = f" ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})" if exc else ""
+    return CheckpointError(
+        f"checkpoint '{spec.name}' ({spec.repo_id}/{', '.join(spec.files)}) is not in the Hugging Face cache and "
+        f"could not be downloaded{why}. On a machine with network run: {spec.download_command()} "
+        f"(fills the cache), or {spec.download_command('checkpoints')} and pass the file or folder path"
+    )
+
+
+def load_checkpoint(source: str | os.PathLike, encoder: str | None = None, cache_dir: str | os.PathLike | None = None,
+                    download: bool = True) -> LoadedCheckpoint:
+    """Load a variant name or a path; the encoder defaults to the variant's and must agree with it."""
+    if isinstance(source, str) and source in CHECKPOINTS:
+        spec = CHECKPOINTS[source]
+        if encoder is not None and encoder != spec.encoder:
+            raise CheckpointError(
+                f"checkpoint '{source}' is a '{spec.encoder}' model but encoder '{encoder}' was requested")
+        loaded = load_file(resolve_variant(source, cache_dir, download), spec.encoder)
+        return LoadedCheckpoint(loaded.state_dict, loaded.path, spec.kind, spec.max_depth)
+    if encoder is None:
+        raise CheckpointError(f"encoder must be given for checkpoint path {source} (one of {', '.join(ENCODERS)})")
+    return load_file(source, encoder)
+
+
+def load_state_dict(source: str | os.PathLike, encoder: str | None = None) -> dict[str, torch.Tensor]:
+    """Official-named float32 state_dict from a variant name, a .pth/.pt/.safetensors file or a transformers folder."""
+    return load_checkpoint(source, encoder).state_dict
