@@ -1,0 +1,61 @@
+"""The README tells the truth: its commands run, its tables match the code, CI runs its test command."""
+
+import re
+import shlex
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from depth_anything_ros.cli import build_parser, main
+from depth_anything_ros.variants import CHECKPOINTS
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+README = (REPO_ROOT / "README.md").read_text()
+CODE_BLOCKS = re.findall(r"^```bash\n(.*?)^```", README, flags=re.MULTILINE | re.DOTALL)
+CLI_LINES = [line for block in CODE_BLOCKS for line in block.splitlines() if line.startswith("depth-anything-ros ")]
+
+
+def section(title: str) -> str:
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", README, flags=re.MULTILINE | re.DOTALL)
+    assert match, f"README has no section '## {title}'"
+    return match.group(1)
+
+
+def test_quick_start_is_make_demo_and_make_test():
+    block = re.search(r"```bash\n(.*?)```", section("Quick start"), flags=re.DOTALL).group(1)
+    assert block.split("\n")[:-1] == ["make demo", "make test"]
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert re.search(r"^demo: setup\n\t\$\(VENV\)/bin/depth-anything-ros demo$", makefile, flags=re.MULTILINE)
+    assert re.search(r"^test: setup\n", makefile, flags=re.MULTILINE)
+    assert (REPO_ROOT / ".ci" / "run").read_text().strip().endswith("\nmake test")
+
+
+def test_variant_table_matches_variants_module():
+    rows = re.findall(r"^\| `([\w-]+)` \| (\w+) \| (\w+) \| ([\d-]+) \| `([\w/.-]+)` \| `([\w.]+)` \|$",
+                      section("Model variants"), flags=re.MULTILINE)
+    table = {name: (encoder, kind, depth, repo, filename) for name, encoder, kind, depth, repo, filename in rows}
+    expected = {spec.name: (spec.encoder, spec.kind, "-" if spec.max_depth is None else f"{spec.max_depth:g}",
+                            spec.repo_id, spec.filename) for spec in CHECKPOINTS.values()}
+    assert table == expected
+
+
+@pytest.mark.parametrize("line", CLI_LINES)
+def test_readme_command_line_parses(line):
+    build_parser().parse_args(shlex.split(line)[1:])
+
+
+def test_readme_estimate_example_runs(synthetic_vits_checkpoint, tmp_path, monkeypatch):
+    """The first estimate example, with the synthetic checkpoint in place of the real one and a small input size."""
+    argv = shlex.split(next(line for line in CLI_LINES if " estimate " in line))[1:]
+    args = build_parser().parse_args(argv)
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    for image in args.images:
+        assert cv2.imwrite(str(image), rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    argv[argv.index("--checkpoint") + 1] = str(synthetic_vits_checkpoint)
+    assert main([*argv, "--input-size", "70", "--encoder", "vits", "--max-depth", "20"]) == 0
+    for image in args.images:
+        for suffix in ("_depth.tiff", "_depth_mm.png", "_preview.png", ".ply"):
+            assert (args.out / f"{image.stem}{suffix}").is_file()
