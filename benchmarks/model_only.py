@@ -1,0 +1,82 @@
+"""Model-only speed: frames/s and latency per encoder, precision, camera resolution and compile, synthetic weights.
+
+Two figures per configuration:
+- `forward`: the network alone on a normalised (1, 3, h', w') tensor already on the device (h', w' from the
+  official lower-bound resize of the camera resolution to --input-size);
+- `estimate_tensor`: uint8 RGB (1, 3, H, W) on the device -> (1, H, W) metric depth on the device
+  (resize + normalise + network + upsample, all on the device).
+"""
+
+from __future__ import annotations
+
+import _common as common
+import torch
+
+
+def bench_config(est, height: int, width: int, args) -> dict:
+    """Time one estimator at one camera resolution."""
+    from depth_anything_ros.preprocess import network_input_size
+
+    net_h, net_w = network_input_size(height, width, est.input_size)
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    x = torch.randn(1, 3, net_h, net_w, generator=gen).to(device=est.device, dtype=est.dtype)
+    rgb = torch.from_numpy(common.synthetic_image(height, width)).permute(2, 0, 1)[None].contiguous()
+    rgb = rgb.to(est.device)
+    with torch.inference_mode():
+        forward = common.summarise(common.time_calls(lambda: est.model(x), args.warmup, args.iters, est.device))
+        full = common.summarise(common.time_calls(lambda: est.estimate_tensor(rgb), args.warmup, args.iters,
+                                                  est.device))
+    row = {"network_input": f"{net_w}x{net_h}"}
+    row.update({f"forward_{k}": v for k, v in forward.items() if k != "n"})
+    row.update({f"estimate_tensor_{k}": v for k, v in full.items() if k != "n"})
+    return row
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = common.base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--encoders", type=common.csv_list, default=None,
+                        help="comma-separated encoders (default: vits on CPU, vits,vitb,vitl on CUDA)")
+    parser.add_argument("--precisions", type=common.csv_list, default=None,
+                        help="comma-separated precisions (default: fp32 on CPU; fp32,fp16 and bf16 where supported)")
+    parser.add_argument("--resolutions", type=common.csv_list, default=list(common.RESOLUTIONS),
+                        help="comma-separated WxH camera resolutions")
+    parser.add_argument("--compile", choices=["off", "on", "both"], default=None,
+                        help="torch.compile the model (default: both on CUDA, off on CPU)")
+    parser.add_argument("--input-size", type=int, default=518, help="network input size (lower bound, x14)")
+    args = parser.parse_args(argv)
+    common.apply_common(args)
+    cuda = args.device == "cuda"
+    args.encoders = args.encoders or (["vits", "vitb", "vitl"] if cuda else ["vits"])
+    args.precisions = args.precisions or common.precisions_for(args.device)
+    args.compile = args.compile or ("both" if cuda else "off")
+    if args.quick:
+        args.input_size, args.resolutions = 70, ["64x48"]
+    compile_modes = {"off": [False], "on": [True], "both": [False, True]}[args.compile]
+
+    from depth_anything_ros.estimator import DepthEstimator
+
+    results = []
+    for encoder in args.encoders:
+        checkpoint = str(common.synthetic_checkpoint(encoder))
+        for precision in args.precisions:
+            for compiled in compile_modes:
+                est = DepthEstimator(checkpoint=checkpoint, encoder=encoder, max_depth=20.0, device=args.device,
+                                     precision=precision, input_size=args.input_size, compile=compiled)
+                for res in args.resolutions:
+                    width, height = (int(v) for v in res.split("x"))
+                    row = {"encoder": encoder, "precision": precision, "dtype": str(est.dtype).replace("torch.", ""),
+                           "compile": compiled, "resolution": res}
+                    row.update(bench_config(est, height, width, args))
+                    results.append(row)
+                del est
+                if cuda:
+                    torch.cuda.empty_cache()
+    common.print_table(results, ["encoder", "precision", "compile", "resolution", "network_input",
+                                 "forward_p50_ms", "forward_p95_ms", "forward_fps", "estimate_tensor_p50_ms",
+                                 "estimate_tensor_p95_ms", "estimate_tensor_fps"],
+                       title=f"model only ({args.device}, batch 1)")
+    return common.write_json(args.json, "model_only", args, results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Smoke test of the benchmark scripts: each runs its tiny --quick configuration and writes valid JSON (no timing)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = REPO_ROOT / "benchmarks"
+OFFICIAL_GIT = Path(os.environ.get("DEPTH_ANYTHING_OFFICIAL_GIT", "/work/.mirror/DepthAnything+Depth-Anything-V2/repo"))
+
+
+def run_script(name: str, json_path: Path, *extra: str, env: dict | None = None, timeout: float = 600) -> dict:
+    cmd = [sys.executable, str(BENCHMARKS / name), "--quick", "--device", "cpu", "--json", str(json_path), *extra]
+    result = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
+                            env=env if env is not None else {**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert result.returncode == 0, f"{' '.join(cmd)}\n{result.stdout}\n{result.stderr}"
+    payload = json.loads(json_path.read_text())
+    assert payload["benchmark"] == name.removesuffix(".py")
+    assert payload["machine"]["torch"] and payload["machine"]["cpu"]
+    assert payload["results"], "no result rows"
+    assert "|" in result.stdout, "no table printed"
+    return payload
+
+
+@pytest.fixture(scope="module")
+def official_dir(tmp_path_factory) -> Path:
+    """Official Depth-Anything-V2 metric_depth code extracted from a local git copy (skip when there is none)."""
+    if not (OFFICIAL_GIT / "HEAD").exists() and not (OFFICIAL_GIT / ".git").exists():
+        pytest.skip(f"no official Depth-Anything-V2 git copy at {OFFICIAL_GIT} (set DEPTH_ANYTHING_OFFICIAL_GIT)")
+    out = tmp_path_factory.mktemp("official")
+    archive = subprocess.run(["git", "-C", str(OFFICIAL_GIT), "archive", "HEAD", "metric_depth"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out
+
+
+@pytest.mark.parametrize("name", ["model_only.py", "pipeline.py", "multi_camera.py"])
+def test_quick_run_writes_json(name, tmp_path):
+    payload = run_script(name, tmp_path / "out.json")
+    for row in payload["results"]:
+        assert all(value is None or value == value for value in row.values() if isinstance(value, float)), row
+
+
+def test_official_baseline_quick(official_dir, tmp_path):
+    payload = run_script("official_baseline.py", tmp_path / "out.json", "--official", str(official_dir))
+    pipelines = {row["pipeline"] for row in payload["results"]}
+    assert {"official fp32", "ours fp32"} <= pipelines
+    ours = next(row for row in payload["results"] if row["pipeline"] == "ours fp32")
+    assert ours["max_abs_diff_m"] is not None and ours["speedup_vs_official"] > 0
+
+
+@pytest.mark.ros
+def test_end_to_end_quick(ros_env, tmp_path):
+    payload = run_script("end_to_end.py", tmp_path / "out.json", env=ros_env)
+    modes = {row["mode"] for row in payload["results"]}
+    assert modes == {"fixed", "max"}
+    assert all(row["depth_received"] > 0 for row in payload["results"]), payload["results"]
+
+
+def test_run_all_quick(official_dir, ros_env, tmp_path):
+    out = tmp_path / "results"
+    cmd = [sys.executable, str(BENCHMARKS / "run_all.py"), "--quick", "--device", "cpu", "--out", str(out),
+           "--official", str(official_dir), "--skip", "end_to_end"]
+    result = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, env=ros_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    written = sorted(p.name for p in out.glob("*.json"))
+    assert {"model_only.json", "pipeline.json", "multi_camera.json", "official_baseline.json"} <= set(written)
+    for path in out.glob("*.json"):
+        json.loads(path.read_text())
