@@ -1,0 +1,66 @@
+"""Colormap LUTs, depth colourisation and colour bars."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from depth_anything_ros.colorize import COLORMAPS, color_bar, colorize, colormap_lut
+
+
+@pytest.mark.parametrize('name', ['turbo', 'jet', 'viridis', 'inferno', 'magma', 'plasma', 'TURBO'])
+def test_lut_is_opencv_colormap_in_rgb(name):
+    lut = colormap_lut(name)
+    assert lut.shape == (256, 3) and lut.dtype == np.uint8
+    bgr = cv2.applyColorMap(np.arange(256, dtype=np.uint8)[:, None], getattr(cv2, f'COLORMAP_{name.upper()}'))
+    np.testing.assert_array_equal(lut, bgr[:, 0, ::-1])
+
+
+def test_unknown_colormap_lists_valid_names():
+    with pytest.raises(ValueError) as err:
+        colormap_lut('spectral')
+    assert "'spectral'" in str(err.value) and 'turbo' in str(err.value) and 'viridis' in str(err.value)
+    assert 'turbo' in COLORMAPS and 'spectral' not in COLORMAPS
+
+
+def test_near_is_warm_and_invalid_is_black():
+    lut = colormap_lut('turbo')
+    depth = torch.tensor([[1.0, 10.0, 5.5, 0.5, 20.0], [np.nan, np.inf, 0.0, -1.0, 3.0]])
+    out = colorize(depth, 1.0, 10.0, lut)
+    assert out.shape == (2, 5, 3) and out.dtype == torch.uint8
+    out = out.numpy()
+    np.testing.assert_array_equal(out[0, 0], lut[255])  # min_depth: warm end (red for turbo)
+    np.testing.assert_array_equal(out[0, 1], lut[0])  # max_depth: cold end
+    np.testing.assert_array_equal(out[0, 2], lut[128])  # middle: (10 - 5.5) / 9 * 255 = 127.5 -> 128
+    np.testing.assert_array_equal(out[0, 3], lut[255])  # nearer than min: clamped
+    np.testing.assert_array_equal(out[0, 4], lut[0])  # farther than max: clamped
+    assert not out[1, :4].any()
+    assert out[0, 0, 0] > out[0, 0, 2], 'turbo near should be red'
+
+
+def test_monotonic_ramp_walks_the_lut():
+    lut = colormap_lut('viridis')
+    depth = torch.linspace(2.0, 7.0, 256).reshape(1, 256)
+    out = colorize(depth, 2.0, 7.0, lut).numpy()[0]
+    np.testing.assert_array_equal(out, lut[::-1])
+
+
+def test_colorize_errors():
+    lut = colormap_lut('jet')
+    with pytest.raises(ValueError, match='min_depth < max_depth'):
+        colorize(torch.ones(2, 2), 5.0, 5.0, lut)
+    with pytest.raises(ValueError, match='depth must be'):
+        colorize(torch.ones(1, 2, 2), 0.0, 5.0, lut)
+
+
+def test_color_bar_has_gradient_and_labels():
+    lut = colormap_lut('turbo')
+    bar = color_bar(240, 0.5, 20.0, lut)
+    assert bar.shape[0] == 240 and bar.dtype == np.uint8 and bar.shape[2] == 3
+    strip = bar[8:232, 10]
+    np.testing.assert_array_equal(strip[0], lut[0])  # top: max_depth, cold
+    np.testing.assert_array_equal(strip[-1], lut[255])  # bottom: min_depth, warm
+    text_area = bar[:, 30:]
+    assert (text_area < 128).any(), 'tick labels are drawn'
+    with pytest.raises(ValueError, match='at least 32'):
+        color_bar(10, 0.0, 1.0, lut)
