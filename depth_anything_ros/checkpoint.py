@@ -29,6 +29,7 @@ class LoadedCheckpoint:
     """Official-named float state_dict plus what the source says about the output (None where it says nothing)."""
 
     state_dict: dict[str, torch.Tensor]
+    encoder: str
     path: Path
     kind: str | None  # METRIC, RELATIVE or None when the file does not tell
     max_depth: float | None
@@ -278,7 +279,7 @@ def _missing_file_error(path: Path) -> CheckpointError:
     return CheckpointError(f"checkpoint file not found: {path}{hint}")
 
 
-def _load_hf_folder(folder: Path, encoder: str) -> LoadedCheckpoint:
+def _load_hf_folder(folder: Path, encoder: str | None) -> LoadedCheckpoint:
     config_path, weights_path = folder / HF_CONFIG, folder / HF_WEIGHTS
     for needed in (config_path, weights_path):
         if not needed.is_file():
@@ -289,6 +290,10 @@ def _load_hf_folder(folder: Path, encoder: str) -> LoadedCheckpoint:
         raise CheckpointError(f"cannot parse {config_path}: {exc}") from None
     hidden = config.get("backbone_config", {}).get("hidden_size")
     by_dim = {spec.embed_dim: name for name, spec in ENCODERS.items()}
+    if encoder is None:
+        if hidden not in by_dim:
+            raise CheckpointError(f"{config_path}: backbone hidden_size {hidden} matches no encoder; pass encoder")
+        encoder = by_dim[hidden]
     if hidden in by_dim and by_dim[hidden] != encoder:
         raise CheckpointError(
             f"{folder} holds a '{by_dim[hidden]}' model (backbone hidden_size {hidden}) but encoder '{encoder}' "
@@ -297,13 +302,17 @@ def _load_hf_folder(folder: Path, encoder: str) -> LoadedCheckpoint:
     kind = config.get("depth_estimation_type", RELATIVE)
     max_depth = float(config["max_depth"]) if kind == METRIC and config.get("max_depth") else None
     state = _check_shapes(from_hf_state_dict(_read_safetensors(weights_path), encoder), encoder, weights_path)
-    return LoadedCheckpoint(state, folder, kind, max_depth)
+    return LoadedCheckpoint(state, encoder, folder, kind, max_depth)
 
 
-def load_file(path: str | os.PathLike, encoder: str) -> LoadedCheckpoint:
-    """Load a .pth/.pt/.safetensors file or a transformers folder as an official-named float32 state_dict."""
+def load_file(path: str | os.PathLike, encoder: str | None = None) -> LoadedCheckpoint:
+    """Load a .pth/.pt/.safetensors file or a transformers folder as an official-named float32 state_dict.
+
+    With `encoder` None the encoder is the one whose shapes the file fits (the shapes tell it unambiguously).
+    """
     path = Path(path).expanduser()
-    encoder_spec(encoder)
+    if encoder is not None:
+        encoder_spec(encoder)
     if path.is_dir():
         return _load_hf_folder(path, encoder)
     if path.suffix not in PICKLE_SUFFIXES + (SAFETENSORS_SUFFIX,):
@@ -315,9 +324,21 @@ def load_file(path: str | os.PathLike, encoder: str) -> LoadedCheckpoint:
     if not path.is_file():
         raise _missing_file_error(path)
     raw = _read_safetensors(path) if path.suffix == SAFETENSORS_SUFFIX else _unwrap(_read_pickle(path))
+    if encoder is None:
+        encoder = _detect_encoder(raw, path)
     if _is_hf_naming(raw):
         raw = from_hf_state_dict(raw, encoder)
-    return LoadedCheckpoint(_check_shapes(raw, encoder, path), path, None, None)
+    return LoadedCheckpoint(_check_shapes(raw, encoder, path), encoder, path, None, None)
+
+
+def _detect_encoder(raw: dict[str, torch.Tensor], path: Path) -> str:
+    """Pick the encoder whose width equals the class token width (official or transformers names)."""
+    token = raw.get("pretrained.cls_token", raw.get("backbone.embeddings.cls_token"))
+    by_dim = {spec.embed_dim: name for name, spec in ENCODERS.items()}
+    if token is None or token.shape[-1] not in by_dim:
+        raise CheckpointError(f"{path} is not a Depth-Anything-V2 checkpoint: no class token of width "
+                              f"{'/'.join(str(d) for d in by_dim)} (pretrained.cls_token)")
+    return by_dim[token.shape[-1]]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -356,16 +377,14 @@ def _offline_error(spec: CheckpointSpec, exc: Exception | None = None) -> Checkp
 
 def load_checkpoint(source: str | os.PathLike, encoder: str | None = None, cache_dir: str | os.PathLike | None = None,
                     download: bool = True) -> LoadedCheckpoint:
-    """Load a variant name or a path; the encoder defaults to the variant's and must agree with it."""
+    """Load a variant name or a path; the encoder defaults to the variant's (or the file's shapes)."""
     if isinstance(source, str) and source in CHECKPOINTS:
         spec = CHECKPOINTS[source]
         if encoder is not None and encoder != spec.encoder:
             raise CheckpointError(
                 f"checkpoint '{source}' is a '{spec.encoder}' model but encoder '{encoder}' was requested")
         loaded = load_file(resolve_variant(source, cache_dir, download), spec.encoder)
-        return LoadedCheckpoint(loaded.state_dict, loaded.path, spec.kind, spec.max_depth)
-    if encoder is None:
-        raise CheckpointError(f"encoder must be given for checkpoint path {source} (one of {', '.join(ENCODERS)})")
+        return LoadedCheckpoint(loaded.state_dict, spec.encoder, loaded.path, spec.kind, spec.max_depth)
     return load_file(source, encoder)
 
 

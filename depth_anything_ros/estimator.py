@@ -1,0 +1,166 @@
+"""DepthEstimator: a Depth-Anything-V2 checkpoint on one device, raw image bytes in, metric depth out (no ROS)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from .checkpoint import CheckpointError, load_checkpoint
+from .model import DepthAnythingV2
+from .preprocess import ENCODINGS, check_image, network_input_size, normalise_resized, to_rgb, upsample_depth
+from .variants import CHECKPOINTS, METRIC, RELATIVE
+
+_log = logging.getLogger(__name__)
+
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+AUTO = "auto"
+
+
+def resolve_device(device: str | torch.device = AUTO) -> torch.device:
+    """Map 'auto' | 'cpu' | 'cuda' | 'cuda:N' to a usable torch.device, or raise ValueError saying why not."""
+    name = str(device)
+    if name == AUTO:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+    if dev.type == "cpu":
+        return dev
+    if dev.type != "cuda":
+        raise ValueError(f"unsupported device {name!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available (torch {torch.__version__}, "
+                         f"built with CUDA {torch.version.cuda}); use device 'cpu' or 'auto'")
+    if dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+    return dev
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    """Map 'auto' | 'fp32' | 'fp16' | 'bf16' to a dtype: auto is fp32 on CPU, bf16 (else fp16) on CUDA."""
+    if precision == AUTO:
+        if device.type != "cuda":
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; expected 'auto', {', '.join(map(repr, PRECISIONS))}")
+    if precision == "fp16" and device.type == "cpu":
+        raise ValueError("precision 'fp16' is not supported on CPU; use 'fp32' (or 'bf16')")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError(f"precision 'bf16' is not supported on {torch.cuda.get_device_name(device)}; use 'fp16'")
+    return PRECISIONS[precision]
+
+
+def _resolve_max_depth(source: str | os.PathLike, kind: str | None, src_max: float | None,
+                       max_depth: float | str | None) -> float | None:
+    """Head scaling from the user's max_depth and what the checkpoint source says (variant table or config.json)."""
+    if max_depth == AUTO:
+        if kind == RELATIVE:
+            return None
+        if src_max is not None:
+            return src_max
+        known = next((c for c in CHECKPOINTS.values() if c.filename == os.path.basename(str(source))), None)
+        if known is not None:
+            return known.max_depth
+        raise CheckpointError(f"max_depth is not known for {source}: pass max_depth=20.0 for Hypersim (indoor) "
+                              "checkpoints, 80.0 for VKITTI (outdoor), or None for a relative checkpoint")
+    if max_depth is None:
+        if kind == METRIC:
+            raise CheckpointError(f"{source} is a metric checkpoint (sigmoid head); max_depth cannot be None")
+        return None
+    if kind == RELATIVE:
+        raise CheckpointError(f"{source} is a relative checkpoint (ReLU head); pass max_depth=None")
+    value = float(max_depth)
+    if not value > 0:
+        raise ValueError(f"max_depth must be positive, got {max_depth}")
+    return value
+
+
+class DepthEstimator:
+    """One Depth-Anything-V2 model on one device and dtype; preprocessing runs on that device too."""
+
+    def __init__(self, checkpoint: str | os.PathLike, encoder: str | None = None,
+                 max_depth: float | str | None = AUTO, device: str = AUTO, precision: str = AUTO,
+                 input_size: int = 518, compile: bool = False, download: bool = True):
+        """Load `checkpoint` (variant name, .pth/.pt/.safetensors file or transformers folder) onto `device`.
+
+        `encoder` defaults to the variant's, or is read from the file's tensor shapes. `max_depth` 'auto' takes
+        the variant's (or config.json's); a number forces a metric head, None a relative (ReLU) head.
+        """
+        if int(input_size) < 14:
+            raise ValueError(f"input_size must be at least 14, got {input_size}")
+        self.device = resolve_device(device)
+        self.dtype = resolve_precision(precision, self.device)
+        self.input_size = int(input_size)
+        loaded = load_checkpoint(checkpoint, encoder, download=download)
+        self.checkpoint_path = loaded.path
+        self.encoder = loaded.encoder
+        self.max_depth = _resolve_max_depth(checkpoint, loaded.kind, loaded.max_depth, max_depth)
+        model = DepthAnythingV2(self.encoder, self.max_depth)
+        model.load_state_dict(loaded.state_dict)
+        self.model = model.to(device=self.device, dtype=self.dtype).eval().requires_grad_(False)
+        self.compiled = compile
+        self._forward = torch.compile(self.model, dynamic=False) if compile else self.model
+        self._seen_shapes: set[tuple[int, ...]] = set()
+        self._staging: torch.Tensor | None = None
+
+    @property
+    def is_metric(self) -> bool:
+        """True when the output is metres (sigmoid x max_depth), False for relative inverse depth."""
+        return self.max_depth is not None
+
+    def _upload(self, array: np.ndarray) -> torch.Tensor:
+        """Copy raw pixels to the device once; through a reused pinned buffer with a non-blocking copy on CUDA."""
+        host = torch.from_numpy(np.ascontiguousarray(array))
+        if self.device.type != "cuda":
+            return host
+        if self._staging is None or self._staging.shape != host.shape or self._staging.dtype != host.dtype:
+            self._staging = torch.empty(host.shape, dtype=host.dtype, pin_memory=True)
+        self._staging.copy_(host)
+        return self._staging.to(self.device, non_blocking=True)
+
+    def _infer(self, rgb: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) float RGB in [0, 1] on the device -> (B, H, W) float32 depth on the device."""
+        h, w = rgb.shape[-2:]
+        size = network_input_size(h, w, self.input_size)
+        x = normalise_resized(rgb, size, self.dtype)
+        if self.compiled and x.shape not in self._seen_shapes:
+            _log.info("compiling Depth-Anything-V2 %s for input shape %s", self.encoder, tuple(x.shape))
+            self._seen_shapes.add(x.shape)
+        with torch.inference_mode():
+            depth = self._forward(x)
+        return upsample_depth(depth, (h, w))
+
+    def estimate_tensor(self, rgb: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) uint8 RGB tensor on the estimator's device -> (B, H, W) float32 depth on that device."""
+        if rgb.ndim != 4 or rgb.shape[1] != 3 or rgb.dtype != torch.uint8:
+            raise ValueError(f"estimate_tensor expects a (B, 3, H, W) uint8 tensor, got {tuple(rgb.shape)} {rgb.dtype}")
+        if rgb.device != self.device:
+            raise ValueError(f"tensor is on {rgb.device} but the estimator runs on {self.device}")
+        with torch.inference_mode():
+            return self._infer(rgb.float() / 255.0)
+
+    def estimate(self, image: np.ndarray, encoding: str = "rgb8") -> np.ndarray:
+        """(H, W[, C]) uint8/uint16 array in `encoding` -> (H, W) float32 depth (metres for metric checkpoints)."""
+        return self.estimate_batch([image], encoding)[0]
+
+    def estimate_batch(self, images: Sequence[np.ndarray], encoding: str = "rgb8") -> np.ndarray:
+        """List of same-size (H, W[, C]) arrays -> (B, H, W) float32 depth, in one forward pass."""
+        if len(images) == 0:
+            raise ValueError("estimate_batch needs at least one image")
+        for image in images:
+            check_image(image, encoding)
+        shapes = {image.shape for image in images}
+        if len(shapes) > 1:
+            raise ValueError(f"estimate_batch needs images of one size, got {sorted(shapes)}")
+        batch = images[0][None] if len(images) == 1 else np.stack(images)
+        if ENCODINGS[encoding][0] == 1 and batch.ndim == 4:
+            batch = batch[..., 0]
+        with torch.inference_mode():
+            raw = self._upload(batch)
+            return self._infer(to_rgb(raw, encoding)).cpu().numpy()

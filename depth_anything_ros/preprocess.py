@@ -1,0 +1,85 @@
+"""Depth-Anything-V2 input/output transforms on torch tensors, on any device, matching the official infer_image."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+PATCH = 14
+
+# encoding -> (channels, numpy dtype, full-scale value, channel indices that give R, G, B)
+ENCODINGS: dict[str, tuple[int, type, float, tuple[int, int, int]]] = {
+    "rgb8": (3, np.uint8, 255.0, (0, 1, 2)),
+    "bgr8": (3, np.uint8, 255.0, (2, 1, 0)),
+    "rgba8": (4, np.uint8, 255.0, (0, 1, 2)),
+    "bgra8": (4, np.uint8, 255.0, (2, 1, 0)),
+    "mono8": (1, np.uint8, 255.0, (0, 0, 0)),
+    "mono16": (1, np.uint16, 65535.0, (0, 0, 0)),
+}
+
+
+def _multiple_of(x: float, min_val: int) -> int:
+    """Round x to a multiple of 14 (numpy half-to-even), rounding up instead when that falls below min_val."""
+    y = int(np.round(x / PATCH) * PATCH)
+    if y < min_val:
+        y = int(np.ceil(x / PATCH) * PATCH)
+    return y
+
+
+def network_input_size(height: int, width: int, input_size: int = 518) -> tuple[int, int]:
+    """Network input (h, w) for an image: keep aspect, shorter side >= input_size, both multiples of 14.
+
+    This is the official `Resize(keep_aspect_ratio=True, ensure_multiple_of=14, resize_method='lower_bound')`.
+    """
+    if height <= 0 or width <= 0:
+        raise ValueError(f"image size must be positive, got {height}x{width}")
+    if input_size < PATCH:
+        raise ValueError(f"input_size must be at least {PATCH}, got {input_size}")
+    scale_h, scale_w = input_size / height, input_size / width
+    scale = scale_w if scale_w > scale_h else scale_h
+    return _multiple_of(scale * height, input_size), _multiple_of(scale * width, input_size)
+
+
+def check_image(image: np.ndarray, encoding: str) -> None:
+    """Raise ValueError naming the problem when an (H, W[, C]) array does not fit `encoding`."""
+    if encoding not in ENCODINGS:
+        raise ValueError(f"unsupported encoding {encoding!r}; expected one of {', '.join(ENCODINGS)}")
+    channels, dtype, _, _ = ENCODINGS[encoding]
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"image must be a numpy array, got {type(image).__name__}")
+    if image.dtype != dtype:
+        raise ValueError(f"{encoding} image must be {np.dtype(dtype).name}, got {image.dtype}")
+    if channels == 1:
+        ok = image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1)
+    else:
+        ok = image.ndim == 3 and image.shape[2] == channels
+    if not ok or image.shape[0] == 0 or image.shape[1] == 0:
+        layout = "(H, W)" if channels == 1 else f"(H, W, {channels})"
+        raise ValueError(f"{encoding} image must be {layout} with H, W > 0, got shape {image.shape}")
+
+
+def to_rgb(raw: torch.Tensor, encoding: str) -> torch.Tensor:
+    """Raw pixels (B, H, W[, C]) uint8/uint16 in `encoding` -> (B, 3, H, W) float32 RGB in [0, 1], same device."""
+    channels, _, full_scale, order = ENCODINGS[encoding]
+    if channels == 1:
+        x = raw.reshape(raw.shape[0], 1, raw.shape[1], raw.shape[2]).float().expand(-1, 3, -1, -1)
+    else:
+        x = raw[..., list(order)].permute(0, 3, 1, 2).float()
+    return x / full_scale
+
+
+def normalise_resized(rgb: torch.Tensor, size: tuple[int, int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(B, 3, H, W) float RGB in [0, 1] -> (B, 3, *size) network input: bicubic (no antialias), ImageNet mean/std."""
+    x = rgb if tuple(rgb.shape[-2:]) == tuple(size) else F.interpolate(
+        rgb, size=size, mode="bicubic", align_corners=False, antialias=False)
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return ((x - mean) / std).to(dtype)
+
+
+def upsample_depth(depth: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, h, w) network depth -> (B, *size) float32, bilinear with align_corners=True as the official code."""
+    return F.interpolate(depth.float()[:, None], size=size, mode="bilinear", align_corners=True)[:, 0]
