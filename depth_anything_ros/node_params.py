@@ -1,0 +1,141 @@
+"""The node's parameters, declared once: name, default, description, range or choices, run-time changeability."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
+
+_TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
+          float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
+          list: ParameterType.PARAMETER_STRING_ARRAY}
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One declared parameter; `low`/`high` give a numeric range, `choices` the accepted strings."""
+
+    name: str
+    default: object
+    description: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    runtime: bool = False  # True: takes effect on the next frame; False: on the next configure/activate
+
+    def descriptor(self) -> ParameterDescriptor:
+        """Return the ParameterDescriptor (type, description, range, read-only never) of this parameter."""
+        text = self.description
+        if self.choices:
+            text += f" One of: {', '.join(self.choices)}."
+        text += " Changes at run time." if self.runtime else " Applies on reconfigure (cleanup, configure, activate)."
+        desc = ParameterDescriptor(name=self.name, type=_TYPES[type(self.default)], description=text)
+        if isinstance(self.default, float) and self.low is not None:
+            desc.floating_point_range = [FloatingPointRange(from_value=float(self.low), to_value=float(self.high))]
+        elif isinstance(self.default, int) and not isinstance(self.default, bool) and self.low is not None:
+            desc.integer_range = [IntegerRange(from_value=int(self.low), to_value=int(self.high), step=1)]
+        return desc
+
+
+PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("model.checkpoint", "hypersim-vits",
+              "Metric checkpoint: a variant name (hypersim-vits/vitb/vitl, vkitti-vits/vitb/vitl, '-hf' suffix for "
+              "the transformers format) or a path to an official .pth file or a Hugging Face model folder."),
+    ParamSpec("model.encoder", "auto",
+              "Encoder; auto: the variant's, or read from the checkpoint's tensor shapes.",
+              choices=("auto", "vits", "vitb", "vitl")),
+    ParamSpec("model.max_depth", 0.0,
+              "Metric head scale in metres (hypersim 20, vkitti 80); 0 = auto: the variant's, config.json's or "
+              "known from the official file name.", low=0.0, high=1000.0),
+    ParamSpec("model.input_size", 518,
+              "Network input size: the shorter image side is resized to at least this, rounded to a multiple of 14.",
+              low=14, high=4096),
+    ParamSpec("model.compile", False, "Compile the model with torch.compile and warm it up at activation."),
+    ParamSpec("device", "auto", "Torch device: auto (cuda if available, else cpu), cpu, cuda or cuda:N."),
+    ParamSpec("precision", "auto", "Inference precision; auto: bf16 where supported, else fp16 on CUDA, fp32 on CPU.",
+              choices=("auto", "fp32", "fp16", "bf16")),
+    ParamSpec("image_transport", "raw",
+              "raw: subscribe sensor_msgs/Image on 'image'; compressed: sensor_msgs/CompressedImage (jpeg/png) on "
+              "'image/compressed' (the remapped 'image' name + '/compressed').", choices=("raw", "compressed")),
+    ParamSpec("qos.reliability", "best_effort",
+              "Reliability of the image and camera_info subscriptions (history depth 1, volatile). best_effort "
+              "hears every publisher; reliable hears reliable publishers only.", choices=("best_effort", "reliable")),
+    ParamSpec("cloud.enabled", True, "Publish the point cloud on 'points' (only computed while it has subscribers).",
+              runtime=True),
+    ParamSpec("cloud.stride", 1, "Use every n-th row and column of the depth image for the cloud.",
+              low=1, high=64, runtime=True),
+    ParamSpec("cloud.min_depth", 0.0, "Points closer than this (metres) are invalid (NaN / dropped).",
+              low=0.0, high=1000.0, runtime=True),
+    ParamSpec("cloud.max_depth", 0.0, "Points farther than this (metres) are invalid; 0 = no limit.",
+              low=0.0, high=1000.0, runtime=True),
+    ParamSpec("cloud.color", True, "Add the packed 'rgb' FLOAT32 field (b, g, r bytes) from the input image.",
+              runtime=True),
+    ParamSpec("cloud.organized", True,
+              "true: height x width of the strided grid with NaN for invalid points (is_dense false); "
+              "false: invalid points dropped (height 1).", runtime=True),
+    ParamSpec("depth.scale", 1.0, "Multiplicative correction applied to the estimated depth (and the cloud).",
+              low=0.001, high=1000.0, runtime=True),
+    ParamSpec("colored.enabled", True,
+              "Publish the colourised depth on 'depth/colored' (only computed while it has subscribers).",
+              runtime=True),
+    ParamSpec("colored.colormap", "turbo", "Colormap of 'depth/colored'.", runtime=True),
+    ParamSpec("camera.fallback_fov_deg", 0.0,
+              "Horizontal field of view (degrees) of an ideal pinhole used for the cloud when no camera_info "
+              "arrived within 3 s; 0 = off (publish depth only).", low=0.0, high=179.0, runtime=True),
+    ParamSpec("camera.undistort", True,
+              "Back-project raw (distorted) images through their camera_info distortion (plumb_bob, "
+              "rational_polynomial, equidistant); false: treat the image as rectified.", runtime=True),
+    ParamSpec("cameras", [""],
+              "Camera namespaces served by one model, frames arriving together batched: [''] = the node's own "
+              "'image', 'camera_info', 'depth', ...; ['left', 'right'] = 'left/image', 'left/depth', ..."),
+    ParamSpec("autostart", True, "Configure and activate at startup, so a plain 'ros2 run' processes images."),
+)
+
+SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMS}
+
+
+def validate(values: dict[str, object], colormaps: tuple[str, ...] = ()) -> str | None:
+    """Return why `values` (name -> value, a full or partial parameter set) are invalid, or None when valid.
+
+    Checks choices, device syntax, camera namespaces, the min/max cloud range and, when `colormaps` is given, the
+    colormap name. Types and numeric ranges are enforced by the descriptors.
+    """
+    for name, value in values.items():
+        spec = SPECS.get(name)
+        if spec is None:
+            continue
+        if spec.choices and value not in spec.choices:
+            return f"{name} must be one of {', '.join(spec.choices)}, got '{value}'"
+    device = values.get("device")
+    if device is not None and not _DEVICE.match(str(device)):
+        return f"device must be auto, cpu, cuda or cuda:N, got '{device}'"
+    colormap = values.get("colored.colormap")
+    if colormap is not None and colormaps and colormap not in colormaps:
+        return f"colored.colormap must be one of {', '.join(colormaps)}, got '{colormap}'"
+    cameras = values.get("cameras")
+    if cameras is not None:
+        names = [camera_namespace(c) for c in cameras]
+        if not names:
+            return "cameras must hold at least one namespace ('' = the node's own topics)"
+        if len(set(names)) != len(names):
+            return f"cameras must be unique, got {list(cameras)}"
+        bad = [c for c in names if c and not re.match(r"^/?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$", c)]
+        if bad:
+            return f"cameras entries must be valid namespaces, got '{bad[0]}'"
+    low, high = values.get("cloud.min_depth"), values.get("cloud.max_depth")
+    if low is not None and high is not None and high > 0 and low >= high:
+        return f"cloud.min_depth ({low}) must be smaller than cloud.max_depth ({high}; 0 = no limit)"
+    return None
+
+
+def camera_namespace(name: str) -> str:
+    """Normalise one `cameras` entry: surrounding blanks and a trailing '/' removed ('' = the node's own topics)."""
+    return str(name).strip().rstrip("/")
+
+
+def camera_topic(namespace: str, topic: str) -> str:
+    """Return the topic name of one camera: `topic` for the node's own namespace, else '<namespace>/<topic>'."""
+    return f"{namespace}/{topic}" if namespace else topic
