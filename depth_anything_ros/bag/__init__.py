@@ -1,0 +1,1 @@
+"""Rosbag tools: sample bag, process, evaluate, play and record (rosbags library; play/record need rclpy)."""

@@ -1,0 +1,302 @@
+"""`bag evaluate`: predicted metric depth (the model's, or a recorded topic) against a bag's ground-truth depth."""
+
+from __future__ import annotations
+
+import bisect
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from depth_anything_ros import image_codec
+from depth_anything_ros.bag import bagfile, messages
+from depth_anything_ros.bag.bagfile import BagError
+from depth_anything_ros.bag.frames import Frame, FrameBatcher, decode_frame, estimate
+from depth_anything_ros.bag.process import rgb_of
+from depth_anything_ros.bag.progress import Progress
+from depth_anything_ros.metrics import (
+    ALIGN_MODES,
+    METRIC_NAMES,
+    AlignmentFit,
+    clip_prediction,
+    evaluate_frame,
+    fit_alignment,
+    mean_metrics,
+    valid_mask,
+)
+
+SAMPLE_PER_FRAME = 4000  # valid pixels kept per frame for the histogram and the scatter plot
+
+
+@dataclass
+class EvaluateOptions:
+    """What to compare and how."""
+
+    gt_topic: str
+    image_topic: str | None = None
+    pred_topic: str | None = None
+    align: str = "none"
+    min_depth: float = 0.001
+    max_depth: float = 20.0
+    stamp_tolerance: float = 0.0
+    batch: int = 1
+    report: Path | None = None
+    progress: bool = True
+
+
+@dataclass
+class FrameResult:
+    """Metrics of one prediction / ground-truth pair; `aligned` after the bag's alignment, when asked."""
+
+    index: int
+    stamp: int
+    gt_stamp: int
+    valid_pixels: int
+    frame_scale: float  # least-squares scale of this frame alone
+    metrics: dict[str, float]
+    aligned: dict[str, float] | None = None
+
+
+@dataclass
+class Evaluation:
+    """Everything `bag evaluate` found out."""
+
+    bag: Path
+    gt_topic: str
+    source: str  # "model on <topic>" or "topic <topic>"
+    options: EvaluateOptions
+    frames: list[FrameResult] = field(default_factory=list)
+    skipped: int = 0  # pairs with fewer than MIN_VALID_PIXELS valid ground-truth pixels
+    unpaired_predictions: int = 0
+    unpaired_gt: int = 0
+    scale: float = 1.0  # alignment applied for `aligned` (scale * pred + shift)
+    shift: float = 0.0
+    depth_scale: float | None = None  # pure least-squares scale: the node's depth.scale that corrects the bag
+    overall: dict[str, float] = field(default_factory=dict)
+    overall_aligned: dict[str, float] | None = None
+    report_files: list[Path] = field(default_factory=list)
+
+    def text(self) -> str:
+        """Human-readable summary."""
+        o = self.options
+        lines = [f"bag {self.bag}: prediction from {self.source} vs ground truth {self.gt_topic}",
+                 f"frames evaluated {len(self.frames)}, skipped (too few valid pixels) {self.skipped}, unpaired "
+                 f"predictions {self.unpaired_predictions}, unpaired ground truth {self.unpaired_gt}; "
+                 f"range [{o.min_depth:g}, {o.max_depth:g}] m"]
+        lines.append("metrics (mean over frames): " + _format(self.overall))
+        if self.depth_scale is not None:
+            lines.append(f"least-squares scale of prediction to ground truth: {self.depth_scale:.6f}  ->  set "
+                         f"depth.scale to {self.depth_scale:.6f} (times the depth.scale the predictions were made "
+                         "with, if not 1)")
+        if self.overall_aligned is not None:
+            how = f"scale {self.scale:.6f}" + (f", shift {self.shift:+.4f} m" if o.align == "scale_shift" else "")
+            lines.append(f"metrics after alignment ({how}): " + _format(self.overall_aligned))
+        lines += [f"report: {p}" for p in self.report_files]
+        return "\n".join(lines)
+
+    def to_json(self) -> dict:
+        """metrics.json content."""
+        o = self.options
+        return {"bag": str(self.bag), "gt_topic": self.gt_topic, "prediction": self.source, "align": o.align,
+                "min_depth": o.min_depth, "max_depth": o.max_depth, "stamp_tolerance_s": o.stamp_tolerance,
+                "frames_evaluated": len(self.frames), "frames_skipped": self.skipped,
+                "unpaired_predictions": self.unpaired_predictions, "unpaired_gt": self.unpaired_gt,
+                "overall": self.overall, "alignment": {"scale": self.scale, "shift": self.shift,
+                                                       "depth_scale": self.depth_scale},
+                "overall_aligned": self.overall_aligned}
+
+
+def _format(m: dict[str, float]) -> str:
+    return ", ".join(f"{k} {m[k]:.4f}" for k in METRIC_NAMES)
+
+
+def pair_stamps(pred: list[int], gt: list[int], tolerance_ns: int) -> dict[int, int]:
+    """Prediction stamp -> nearest ground-truth stamp within tolerance (stamps in ns)."""
+    gt = sorted(set(gt))
+    pairs = {}
+    for s in set(pred):
+        i = bisect.bisect_left(gt, s)
+        near = [g for g in gt[max(i - 1, 0): i + 1] if abs(g - s) <= tolerance_ns]
+        if near:
+            pairs[s] = min(near, key=lambda g: abs(g - s))
+    return pairs
+
+
+class FrameStore:
+    """Keeps each evaluated frame's arrays on disk (a temporary directory) for alignment and the report plots."""
+
+    def __init__(self):
+        self._dir = tempfile.TemporaryDirectory(prefix="depth_anything_eval_")
+        self.path = Path(self._dir.name)
+
+    def put(self, index: int, pred: np.ndarray, gt: np.ndarray, rgb: np.ndarray | None) -> None:
+        """Save pred, gt (H,W) float32 metres and rgb (H,W,3) uint8 or None."""
+        arrays = {"pred": pred, "gt": gt} | ({"rgb": rgb} if rgb is not None else {})
+        np.savez(self.path / f"{index}.npz", **arrays)
+
+    def get(self, index: int) -> dict[str, np.ndarray]:
+        """Arrays of one frame."""
+        with np.load(self.path / f"{index}.npz") as data:
+            return {k: data[k] for k in data.files}
+
+    def close(self) -> None:
+        """Delete the directory."""
+        self._dir.cleanup()
+
+
+def _gt_depth(raw: bytes | memoryview, msgtype: str, topic: str) -> np.ndarray:
+    if msgtype != messages.IMAGE:
+        raise BagError(f"depth topic {topic} has type {msgtype}, expected {messages.IMAGE} (16UC1 or 32FC1)")
+    try:
+        return image_codec.depth_from_image(messages.deserialize(raw, msgtype))
+    except image_codec.ImageDecodeError as exc:
+        raise BagError(f"{topic}: {exc}") from exc
+
+
+def _source_topic(reader: object, opts: EvaluateOptions) -> tuple[str, bool]:
+    """(prediction source topic, whether it is a recorded depth topic)."""
+    if opts.pred_topic is not None:
+        return bagfile.pick_topic(reader, opts.pred_topic, (messages.IMAGE,), "prediction", "--pred-topic"), True
+    return bagfile.pick_image_topic(reader, opts.image_topic, exclude=(opts.gt_topic,)), False
+
+
+def _panel_image_topic(reader: object, opts: EvaluateOptions, pred_topic: str) -> str | None:
+    """Camera image topic shown beside recorded predictions in the report, if the bag has one."""
+    colored = f"{bagfile.namespace_of(pred_topic)}/depth/colored"
+    try:
+        return bagfile.pick_image_topic(reader, opts.image_topic, exclude=(opts.gt_topic, pred_topic, colored))
+    except BagError:
+        return None
+
+
+def evaluate_bag(path: str | Path, estimator: object | None, opts: EvaluateOptions) -> Evaluation:
+    """Run the evaluation; estimator None means opts.pred_topic holds the predictions."""
+    if opts.align not in ALIGN_MODES:
+        raise BagError(f"unknown --align {opts.align!r}; expected one of {', '.join(ALIGN_MODES)}")
+    if not 0.0 < opts.min_depth < opts.max_depth:
+        raise BagError(f"need 0 < --min-depth < --max-depth, got {opts.min_depth} and {opts.max_depth}")
+    if opts.stamp_tolerance < 0:
+        raise BagError(f"--stamp-tolerance must not be negative, got {opts.stamp_tolerance}")
+    if estimator is None and opts.pred_topic is None:
+        raise BagError("give --pred-topic, or a model to run")
+    reader = bagfile.open_reader(path)
+    store = FrameStore()
+    try:
+        bagfile.pick_topic(reader, opts.gt_topic, (messages.IMAGE,), "ground-truth depth", "--gt-topic")
+        source, recorded = _source_topic(reader, opts)
+        result = Evaluation(Path(path), opts.gt_topic, f"topic {source}" if recorded else f"model on {source}", opts)
+        image_topic = _panel_image_topic(reader, opts, source) if recorded and opts.report is not None else None
+        _evaluate(reader, source, recorded, image_topic, estimator, opts, result, store)
+        if opts.report is not None:
+            from depth_anything_ros.bag.report import write_report
+
+            result.report_files = write_report(opts.report, result, store)
+    finally:
+        store.close()
+        reader.close()
+    return result
+
+
+def _evaluate(reader: object, source: str, recorded: bool, image_topic: str | None, estimator: object | None,
+              opts: EvaluateOptions, result: Evaluation, store: FrameStore) -> None:
+    topics = {source, opts.gt_topic} | ({image_topic} if image_topic else set())
+    conns = [c for c in reader.connections if c.topic in topics]
+    stamps: dict[str, list[int]] = {t: [] for t in topics}
+    for conn, _, raw in reader.messages(connections=conns):
+        stamps[conn.topic].append(messages.header_stamp(raw))
+    pairs = pair_stamps(stamps[source], stamps[opts.gt_topic], round(opts.stamp_tolerance * 1e9))
+    result.unpaired_predictions = len(set(stamps[source]) - set(pairs))
+    result.unpaired_gt = len(set(stamps[opts.gt_topic]) - set(pairs.values()))
+    if not pairs:
+        raise BagError(f"no message of {source} has a ground-truth message on {opts.gt_topic} with the same stamp "
+                       f"(tolerance {opts.stamp_tolerance:g} s); try --stamp-tolerance")
+    with_image = set(stamps[image_topic]) & set(pairs) if image_topic else set()
+    waiting = {}  # gt stamp -> number of predictions still to pair with it
+    for g in pairs.values():
+        waiting[g] = waiting.get(g, 0) + 1
+    gts: dict[int, np.ndarray] = {}
+    images: dict[int, np.ndarray] = {}
+    preds: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+    fit = AlignmentFit()
+    batcher = FrameBatcher(opts.batch)
+
+    def match() -> None:
+        for stamp in [s for s in preds if pairs[s] in gts and (s not in with_image or s in images)]:
+            pred, rgb = preds.pop(stamp)
+            rgb = images.pop(stamp, rgb)
+            g = pairs[stamp]
+            _score(len(result.frames) + result.skipped, stamp, g, pred, gts[g], rgb, opts, result, fit, store)
+            waiting[g] -= 1
+            if waiting[g] == 0:
+                del gts[g]
+
+    def run(batch: list[Frame]) -> None:
+        if batch:
+            for frame, depth in zip(batch, estimate(estimator, batch), strict=True):
+                preds[frame.stamp] = (np.asarray(depth, np.float32), rgb_of(frame))
+            bar.update(len(batch))
+
+    with Progress(len(pairs), "bag evaluate", opts.progress) as bar:
+        for conn, log_time, raw in reader.messages(connections=conns):
+            stamp = messages.header_stamp(raw)
+            if conn.topic == opts.gt_topic and waiting.get(stamp, 0) > 0 and stamp not in gts:
+                gts[stamp] = _gt_depth(raw, conn.msgtype, conn.topic)
+            if conn.topic == image_topic and stamp in with_image and stamp not in images:
+                images[stamp] = rgb_of(decode_frame(raw, conn.msgtype, log_time, image_topic))
+            if conn.topic == source and stamp in pairs and stamp not in preds:
+                if recorded:
+                    preds[stamp] = (_gt_depth(raw, conn.msgtype, conn.topic), None)
+                    bar.update(1)
+                else:
+                    for batch in batcher.add(decode_frame(raw, conn.msgtype, log_time, source)):
+                        run(batch)
+            match()
+        run(batcher.flush())
+        match()
+    result.overall = mean_metrics([f.metrics for f in result.frames])
+    if opts.align != "none":
+        result.depth_scale = fit.solve("scale")[0]
+        result.scale, result.shift = fit.solve(opts.align)
+        for f in result.frames:
+            arrays = store.get(f.index)
+            f.aligned = evaluate_frame(arrays["pred"], arrays["gt"], opts.min_depth, opts.max_depth,
+                                       result.scale, result.shift)
+        result.overall_aligned = mean_metrics([f.aligned for f in result.frames])
+
+
+def _score(index: int, stamp: int, gt_stamp: int, pred: np.ndarray, gt: np.ndarray, rgb: np.ndarray | None,
+           opts: EvaluateOptions, result: Evaluation, fit: AlignmentFit, store: FrameStore) -> None:
+    """Evaluate one pair; the prediction is resized (bilinear) to the ground truth's size as the official eval does."""
+    if pred.shape != gt.shape:
+        pred = cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
+        if rgb is not None:
+            rgb = cv2.resize(rgb, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_AREA)
+    metrics = evaluate_frame(pred, gt, opts.min_depth, opts.max_depth)
+    if metrics is None:
+        result.skipped += 1
+        return
+    fit.add(pred, gt, opts.min_depth, opts.max_depth)
+    try:
+        frame_scale = fit_alignment(pred, gt, opts.min_depth, opts.max_depth, "scale")[0]
+    except ValueError:
+        frame_scale = float("nan")
+    valid = int(valid_mask(gt, opts.min_depth, opts.max_depth).sum())
+    result.frames.append(FrameResult(index, stamp, gt_stamp, valid, frame_scale, metrics))
+    store.put(index, pred, gt, rgb)
+
+
+def pixel_sample(store: FrameStore, frames: list[FrameResult], opts: EvaluateOptions, scale: float,
+                 shift: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(gt, aligned clipped prediction) of up to SAMPLE_PER_FRAME random valid pixels per frame, 1-D arrays."""
+    rng = np.random.default_rng(seed)
+    gts, preds = [], []
+    for f in frames:
+        arrays = store.get(f.index)
+        idx = np.flatnonzero(valid_mask(arrays["gt"], opts.min_depth, opts.max_depth))
+        idx = rng.choice(idx, size=min(SAMPLE_PER_FRAME, idx.size), replace=False)
+        gts.append(arrays["gt"].reshape(-1)[idx])
+        pred = scale * arrays["pred"].reshape(-1)[idx].astype(np.float64) + shift
+        preds.append(clip_prediction(pred, opts.min_depth, opts.max_depth))
+    return np.concatenate(gts), np.concatenate(preds)

@@ -1,0 +1,136 @@
+"""Report directory of `bag evaluate`: metrics.json, per_frame.csv and PNG plots (matplotlib, Agg, no pyplot)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from depth_anything_ros.metrics import METRIC_NAMES
+
+SCATTER_POINTS = 20000
+
+
+def write_report(directory: Path, result: object, store: object) -> list[Path]:
+    """Write every report file into directory (created if needed); returns their paths."""
+    from depth_anything_ros.bag.evaluate import pixel_sample
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    files = [directory / "metrics.json", directory / "per_frame.csv"]
+    files[0].write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    _per_frame_csv(files[1], result)
+    gt, pred = pixel_sample(store, result.frames, result.options, result.scale, result.shift)
+    suffix = " (after alignment)" if result.overall_aligned is not None else ""
+    plots = {
+        "abs_rel_over_time.png": lambda fig: _abs_rel_over_time(fig, result),
+        "error_histogram.png": lambda fig: _error_histogram(fig, gt, pred, suffix),
+        "pred_vs_gt.png": lambda fig: _scatter(fig, gt, pred, suffix),
+        "best_worst_frames.png": lambda fig: _best_worst(fig, result, store),
+    }
+    for name, draw in plots.items():
+        fig = Figure(figsize=(12, 7.5) if name == "best_worst_frames.png" else (8, 5), dpi=100)
+        FigureCanvasAgg(fig)
+        draw(fig)
+        fig.tight_layout()
+        fig.savefig(directory / name)
+        files.append(directory / name)
+    return files
+
+
+def _per_frame_csv(path: Path, result: object) -> None:
+    aligned = result.overall_aligned is not None
+    header = ["index", "stamp_s", "gt_stamp_s", "valid_pixels", "frame_scale", *METRIC_NAMES]
+    if aligned:
+        header += [f"aligned_{m}" for m in METRIC_NAMES]
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(header)
+        for f in result.frames:
+            row = [f.index, f"{f.stamp * 1e-9:.9f}", f"{f.gt_stamp * 1e-9:.9f}", f.valid_pixels,
+                   f"{f.frame_scale:.6f}", *(f"{f.metrics[m]:.6f}" for m in METRIC_NAMES)]
+            if aligned:
+                row += [f"{f.aligned[m]:.6f}" for m in METRIC_NAMES]
+            out.writerow(row)
+
+
+def _abs_rel_over_time(fig: Figure, result: object) -> None:
+    ax = fig.add_subplot()
+    t0 = result.frames[0].stamp
+    t = [(f.stamp - t0) * 1e-9 for f in result.frames]
+    ax.plot(t, [f.metrics["abs_rel"] for f in result.frames], "o-", ms=3, label="raw prediction")
+    if result.overall_aligned is not None:
+        ax.plot(t, [f.aligned["abs_rel"] for f in result.frames], "o-", ms=3,
+                label=f"aligned (scale {result.scale:.3f})")
+    ax.set_xlabel("time since first frame (s)")
+    ax.set_ylabel("AbsRel")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"Per-frame AbsRel, {result.source}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+
+
+def _error_histogram(fig: Figure, gt: np.ndarray, pred: np.ndarray, suffix: str) -> None:
+    ax = fig.add_subplot()
+    err = pred - gt
+    lim = float(np.percentile(np.abs(err), 99.5)) or 1.0
+    ax.hist(err, bins=120, range=(-lim, lim), color="tab:blue")
+    ax.axvline(0.0, color="k", lw=1)
+    ax.axvline(float(np.median(err)), color="tab:red", lw=1, label=f"median {np.median(err):+.3f} m")
+    ax.set_xlabel("prediction - ground truth (m)")
+    ax.set_ylabel("pixels (sampled)")
+    ax.set_title(f"Depth error{suffix}")
+    ax.legend()
+
+
+def _scatter(fig: Figure, gt: np.ndarray, pred: np.ndarray, suffix: str) -> None:
+    ax = fig.add_subplot()
+    if gt.size > SCATTER_POINTS:
+        keep = np.random.default_rng(0).choice(gt.size, SCATTER_POINTS, replace=False)
+        gt, pred = gt[keep], pred[keep]
+    ax.scatter(gt, pred, s=2, alpha=0.25, lw=0)
+    top = float(max(gt.max(), pred.max()))
+    ax.plot([0, top], [0, top], "k--", lw=1, label="prediction = ground truth")
+    ax.set_xlim(0, top)
+    ax.set_ylim(0, top)
+    ax.set_aspect("equal")
+    ax.set_xlabel("ground truth (m)")
+    ax.set_ylabel("prediction (m)")
+    ax.set_title(f"Predicted vs ground-truth depth{suffix}")
+    ax.legend(loc="upper left")
+
+
+def _best_worst(fig: Figure, result: object, store: object) -> None:
+    key = "aligned" if result.overall_aligned is not None else "metrics"
+    ranked = sorted(result.frames, key=lambda f: getattr(f, key)["abs_rel"])
+    rows = [("worst", ranked[-1]), ("best", ranked[0])]
+    o = result.options
+    for r, (label, f) in enumerate(rows):
+        arrays = store.get(f.index)
+        gt = arrays["gt"]
+        pred = np.clip(result.scale * arrays["pred"] + result.shift, o.min_depth, o.max_depth)
+        valid = np.isfinite(gt) & (gt >= o.min_depth) & (gt <= o.max_depth)
+        err = np.where(valid, np.abs(pred - gt), np.nan)
+        top = float(np.nanmax(np.where(valid, gt, np.nan)))
+        panels = [("image", arrays.get("rgb"), None), ("ground truth (m)", np.where(valid, gt, np.nan), "turbo_r"),
+                  ("prediction (m)", pred, "turbo_r"), ("|error| (m)", err, "magma")]
+        for c, (title, image, cmap) in enumerate(panels):
+            ax = fig.add_subplot(len(rows), len(panels), r * len(panels) + c + 1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if image is None:
+                ax.set_title(f"{title}: not in the bag")
+                continue
+            if cmap is None:
+                ax.imshow(image)
+                ax.set_title(f"{label}: t={(f.stamp - result.frames[0].stamp) * 1e-9:.2f} s, "
+                             f"AbsRel {getattr(f, key)['abs_rel']:.3f}")
+                continue
+            vmax = top if cmap == "turbo_r" else float(np.nanpercentile(err, 99)) or 1.0
+            im = ax.imshow(image, cmap=cmap, vmin=0.0, vmax=vmax)
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+            ax.set_title(title)
