@@ -112,7 +112,7 @@ def fmt(value: object, digits: int = 2) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
+        return f"{value:.{digits}e}" if 0 < abs(value) < 10 ** -digits else f"{value:.{digits}f}"
     return str(value)
 
 

@@ -3,7 +3,11 @@
 The official code is not part of this project: extract it anywhere and pass the folder with --official, e.g.
     mkdir -p /tmp/official && git -C <Depth-Anything-V2 clone> archive HEAD metric_depth | tar -x -C /tmp/official
 Both pipelines load the same synthetic weights (official key names) and run on the same BGR frames, timed
-call by call in alternation so that load on a shared machine affects both alike.
+call by call in alternation so that load on a shared machine affects both alike. Rows:
+- `official fp32`: official `infer_image(bgr)` (CPU cv2 preprocessing, fp32, returns numpy);
+- `ours <precision>`: `DepthEstimator.estimate(bgr, "bgr8")` (numpy in, numpy out: upload, device preprocessing,
+  network, upsample, download);
+- `ours <precision> model-only`: `DepthEstimator.estimate_tensor` on a uint8 RGB tensor already on the device.
 """
 
 from __future__ import annotations
@@ -69,15 +73,18 @@ def bench_encoder(args, official_cls, encoder: str, estimator_cls) -> list[dict]
         width, height = (int(v) for v in res.split("x"))
         bgr = common.synthetic_image(height, width, seed=1)
         fns = {"official fp32": lambda bgr=bgr: official.infer_image(bgr, args.input_size)}
+        rgb = torch.from_numpy(bgr[..., ::-1].copy()).permute(2, 0, 1)[None].contiguous()
         for label, est in ours.items():
             fns[f"ours {label}"] = lambda est=est, bgr=bgr: est.estimate(bgr, encoding="bgr8")
+            device_rgb = rgb.to(est.device)
+            fns[f"ours {label} model-only"] = lambda est=est, x=device_rgb: est.estimate_tensor(x)
         samples = common.time_interleaved(fns, args.warmup, args.iters, args.device)
         reference = official.infer_image(bgr, args.input_size)
         base_fps = common.summarise(samples["official fp32"])["fps"]
         for name, times in samples.items():
             row = {"encoder": encoder, "resolution": res, "pipeline": name, **common.summarise(times)}
             row["speedup_vs_official"] = row["fps"] / base_fps
-            if name.startswith("ours"):
+            if name.startswith("ours") and not name.endswith("model-only"):
                 diff = abs(ours[name.split(" ", 1)[1]].estimate(bgr, encoding="bgr8") - reference)
                 row["max_abs_diff_m"], row["mean_abs_diff_m"] = float(diff.max()), float(diff.mean())
             rows.append(row)
