@@ -17,6 +17,7 @@ import numpy as np
 from depth_anything_ros import image_codec
 from depth_anything_ros.bag import bagfile, messages
 from depth_anything_ros.camera import Intrinsics
+from depth_anything_ros.export import depth_to_millimetres
 from depth_anything_ros.geometry import ray_grid
 
 ROOM_LO = np.array([-1.0, -3.0, 0.0])
@@ -152,11 +153,9 @@ def render(rays: np.ndarray, rotation: np.ndarray, position: np.ndarray,
 
 def depth_mm_fields(depth: np.ndarray) -> dict:
     """16UC1 Image fields in millimetres (REP 118: 0 invalid) of a (H,W) float32 metre array (NaN invalid)."""
-    mm = np.where(np.isfinite(depth), np.rint(depth * 1000.0), 0.0)
-    mm = np.clip(mm, 0, 65535).astype("<u2")
     height, width = depth.shape
     return {"height": height, "width": width, "encoding": "16UC1", "is_bigendian": 0, "step": 2 * width,
-            "data": mm.tobytes()}
+            "data": depth_to_millimetres(depth).astype("<u2").tobytes()}
 
 
 def _image_message(hdr: object, rgb: np.ndarray, encoding: str) -> object:
