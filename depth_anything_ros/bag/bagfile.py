@@ -89,6 +89,8 @@ DEPTH_ENCODINGS = ("16UC1", "32FC1")
 def is_depth_topic(reader: Reader, topic: str) -> bool:
     """Whether a topic holds depth images (its first message is an Image in 16UC1 or 32FC1)."""
     conns = [c for c in reader.connections if c.topic == topic and c.msgtype == messages.IMAGE]
+    if not conns:  # rosbags reads every connection when given none
+        return False
     for conn, _, raw in reader.messages(connections=conns):
         return messages.deserialize(raw, conn.msgtype).encoding.upper() in DEPTH_ENCODINGS
     return False

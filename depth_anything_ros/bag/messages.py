@@ -68,7 +68,8 @@ def camera_info(hdr: object, intr: Intrinsics) -> object:
     p = np.array([intr.fx, 0.0, intr.cx, 0.0, 0.0, intr.fy, intr.cy, 0.0, 0.0, 0.0, 1.0, 0.0])
     roi = _T["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
     return _T[CAMERA_INFO](header=hdr, height=intr.height, width=intr.width,
-                           distortion_model=intr.distortion_model, d=np.asarray(intr.d, np.float64),
+                           distortion_model=intr.distortion_model or "plumb_bob",
+                           d=np.asarray(intr.d or (0.0,) * 5, np.float64),
                            k=k, r=np.eye(3).reshape(-1), p=p, binning_x=0, binning_y=0, roi=roi)
 
 
