@@ -1,8 +1,9 @@
 """The `depth-anything-ros` command: `estimate` on image files, `bag ...` tools and the `demo` job.
 
 Each subcommand module adds its parser in `register(subparsers)` and sets `func=handler`, where
-`handler(args) -> int` returns the exit code. `CommandError`, `CheckpointError` and `BagError` raised by a
-handler are printed as one line and exit with code 2.
+`handler(args) -> int` returns the exit code. `CommandError`, `CheckpointError`, `BagError` and `ValueError`
+(the validation error of every module here, e.g. an unusable --device) raised by a handler are printed as one
+line and exit with code 2.
 """
 
 import argparse
@@ -14,14 +15,14 @@ import cv2
 import numpy as np
 import torch
 
+from .bag import commands as bag_commands
+from .bag import demo as bag_demo
 from .bag.bagfile import BagError
 from .camera import Intrinsics
 from .checkpoint import CheckpointError
 from .colorize import COLORMAPS, colormap_lut
-from .estimator import DepthEstimator
 from .export import write_depth_npy, write_depth_png_mm, write_depth_tiff, write_ply, write_preview_png
 from .geometry import PointCloudBuilder, points_from_cloud, ray_grid
-from .variants import CHECKPOINTS, ENCODERS
 
 PROG = "depth-anything-ros"
 DEFAULT_FOV_DEG = 60.0
@@ -37,11 +38,6 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, description="Depth-Anything-V2 metric depth for ROS 2: images, rosbags and the demo job.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _register_estimate(subparsers)
-    try:  # TEMPORARY until the rosbag tools land: then plain imports at the top
-        from .bag import commands as bag_commands
-        from .bag import demo as bag_demo
-    except ImportError:
-        return parser
     bag_commands.register(subparsers)
     bag_demo.register(subparsers)
     return parser
@@ -55,18 +51,7 @@ def _register_estimate(subparsers) -> None:
                     "metres), NAME_depth_mm.png (uint16 millimetres, 0 = invalid), NAME_preview.png (image beside "
                     "colourised depth with a colour bar) and NAME.ply (coloured points in the camera frame).")
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files (any format OpenCV reads)")
-    p.add_argument("--checkpoint", required=True,
-                   help=f"variant name ({', '.join(n for n in CHECKPOINTS if not n.endswith('-hf'))}, ... "
-                        "with -hf for transformers repos) or a .pth/.safetensors file or -hf folder")
-    p.add_argument("--encoder", choices=sorted(ENCODERS),
-                   help="encoder of a checkpoint file (a variant name implies it; default vits)")
-    p.add_argument("--max-depth", type=float,
-                   help="metric head scale in metres (a variant name implies it: 20 hypersim, 80 vkitti)")
-    p.add_argument("--input-size", type=int, default=518,
-                   help="network input short side, a multiple of 14 (default 518); smaller is faster")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
-                   help="auto: fp32 on CPU, bf16/fp16 on CUDA")
+    bag_commands.add_model_options(p)
     cam = p.add_argument_group("intrinsics", "pinhole intrinsics of the images in pixels: all of --fx --fy --cx "
                                              f"--cy, or --fov; neither means --fov {DEFAULT_FOV_DEG:g}")
     for name in ("fx", "fy", "cx", "cy"):
@@ -95,9 +80,6 @@ def _intrinsics_source(args: argparse.Namespace):
     fov = DEFAULT_FOV_DEG if args.fov is None else args.fov
     if not 0.0 < fov < 180.0:
         raise CommandError(f"invalid --fov {fov:g}: the horizontal field of view must be between 0 and 180 degrees")
-    if args.fov is None:
-        print(f"note: no intrinsics given, assuming a {fov:g} degree horizontal field of view; pass --fx --fy --cx "
-              "--cy or --fov for a correct point cloud", file=sys.stderr)
     return lambda width, height: Intrinsics.from_fov(width, height, fov)
 
 
@@ -118,39 +100,59 @@ def _preview_range(valid: np.ndarray) -> tuple[float, float]:
     return low, max(high, low + 1e-3)
 
 
+def _read_rgb(path: Path) -> np.ndarray:
+    """Return the image file as (H, W, 3) uint8 RGB, or raise CommandError."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise CommandError(f"cannot read image {path}: the file is damaged or not an image")
+    return np.ascontiguousarray(bgr[..., ::-1])
+
+
+def _batches(paths: list[Path], size: int):
+    """Yield lists of (path, rgb) in input order, each at most `size` long and of one image size."""
+    batch = []
+    for path in paths:
+        rgb = _read_rgb(path)
+        if batch and (len(batch) == size or batch[0][1].shape != rgb.shape):
+            yield batch
+            batch = []
+        batch.append((path, rgb))
+    if batch:
+        yield batch
+
+
 def run_estimate(args: argparse.Namespace) -> int:
     """Estimate and write depth, preview and point cloud for every image."""
     intrinsics_for = _intrinsics_source(args)
     _check_images(args.images)
-    if args.input_size < 14 or args.input_size % 14:
-        raise CommandError(f"invalid --input-size {args.input_size}: must be a positive multiple of 14")
+    if args.batch < 1:
+        raise CommandError(f"invalid --batch {args.batch}: must be at least 1")
+    estimator = bag_commands.make_estimator(args)
+    if args.fov is None and args.fx is None:
+        print(f"note: no intrinsics given, assuming a {DEFAULT_FOV_DEG:g} degree horizontal field of view; pass "
+              "--fx --fy --cx --cy or --fov for a correct point cloud", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)
-    options = {"encoder": args.encoder, "max_depth": args.max_depth}  # unset: DepthEstimator's defaults
-    estimator = DepthEstimator(checkpoint=args.checkpoint, device=args.device, precision=args.precision,
-                               input_size=args.input_size, **{k: v for k, v in options.items() if v is not None})
     lut = colormap_lut(args.colormap)
     builder = PointCloudBuilder()
-    for path in args.images:
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise CommandError(f"cannot read image {path}: the file is damaged or not an image")
-        height, width = bgr.shape[:2]
-        rgb = np.ascontiguousarray(bgr[..., ::-1])
-        depth = estimator.estimate(rgb, encoding="rgb8")
-        rays = ray_grid(intrinsics_for(width, height), undistort=False)
-        cloud = builder.build(torch.from_numpy(depth), torch.from_numpy(rays), torch.from_numpy(rgb), organized=False)
-        points, colors = points_from_cloud(cloud.data, cloud.height, cloud.width, cloud.point_step, cloud.fields)
-        valid = depth[np.isfinite(depth) & (depth > 0)]
-        low, high = _preview_range(valid)
-        outputs = [args.out / f"{path.stem}_depth.{args.format}", args.out / f"{path.stem}_depth_mm.png",
-                   args.out / f"{path.stem}_preview.png", args.out / f"{path.stem}.ply"]
-        (write_depth_tiff if args.format == "tiff" else write_depth_npy)(outputs[0], depth)
-        write_depth_png_mm(outputs[1], depth)
-        write_preview_png(outputs[2], rgb, depth, lut, low, high)
-        write_ply(outputs[3], points.reshape(-1, 3), colors.reshape(-1, 3))
-        summary = f"depth {valid.min():.2f}-{valid.max():.2f} m" if valid.size else "no valid depth"
-        print(f"{path}: {width}x{height}, {summary}, {cloud.width} points -> "
-              f"{', '.join(str(p) for p in outputs)}")
+    for batch in _batches(args.images, args.batch):
+        depths = estimator.estimate_batch([rgb for _, rgb in batch], encoding="rgb8")
+        for (path, rgb), depth in zip(batch, depths, strict=True):
+            height, width = depth.shape
+            rays = ray_grid(intrinsics_for(width, height), undistort=False)
+            cloud = builder.build(torch.from_numpy(depth), torch.from_numpy(rays), torch.from_numpy(rgb),
+                                  organized=False)
+            points, colors = points_from_cloud(cloud.data, cloud.height, cloud.width, cloud.point_step,
+                                               cloud.fields)
+            valid = depth[np.isfinite(depth) & (depth > 0)]
+            outputs = [args.out / f"{path.stem}_depth.{args.format}", args.out / f"{path.stem}_depth_mm.png",
+                       args.out / f"{path.stem}_preview.png", args.out / f"{path.stem}.ply"]
+            (write_depth_tiff if args.format == "tiff" else write_depth_npy)(outputs[0], depth)
+            write_depth_png_mm(outputs[1], depth)
+            write_preview_png(outputs[2], rgb, depth, lut, *_preview_range(valid))
+            write_ply(outputs[3], points.reshape(-1, 3), colors.reshape(-1, 3))
+            summary = f"depth {valid.min():.2f}-{valid.max():.2f} m" if valid.size else "no valid depth"
+            print(f"{path}: {width}x{height}, {summary}, {cloud.width} points -> "
+                  f"{', '.join(str(p) for p in outputs)}")
     return 0
 
 
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (CommandError, CheckpointError, BagError) as exc:
+    except (CommandError, CheckpointError, BagError, ValueError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

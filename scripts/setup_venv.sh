@@ -10,7 +10,7 @@ python="${PYTHON:-python3}"
 stamp="$venv/.setup-stamp"
 
 want="$(cat "$root/requirements-dev.txt" "$root/setup.py" "$root/setup.cfg" | sha256sum | cut -d' ' -f1)"
-if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && "$venv/bin/python" -c "" 2>/dev/null; then
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] && "$venv/bin/python" -I -c "import depth_anything_ros" 2>/dev/null; then
     echo "setup_venv: $venv is up to date"
     exit 0
 fi
