@@ -1,6 +1,7 @@
 # Entry points for developers and CI. Every target that runs something first makes sure .venv is ready.
 VENV := .venv
 PY := $(VENV)/bin/python
+BENCH_ARGS ?=
 
 .PHONY: setup demo test lint bench clean
 
@@ -17,7 +18,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 bench: setup
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build install log demo_output
