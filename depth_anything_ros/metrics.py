@@ -1,8 +1,10 @@
 """Metric depth evaluation: the Depth Anything V2 / ZoeDepth error measures and least-squares scale alignment.
 
-Definitions follow Depth Anything V2 ``metric_depth/util/metric.py`` (errors over the valid pixels of one frame,
-SiLog with lambda = 0.5, no x100) and ZoeDepth (predictions clipped into the evaluation range; a frame's metrics
-are averaged over frames for the overall figure). MAE is the mean absolute error in metres.
+Definitions follow Depth Anything V2 ``metric_depth/util/metric.py``: errors over the valid ground-truth pixels of
+one frame, SiLog with lambda = 0.5 (no x100), frames with fewer than 10 valid pixels skipped and the overall figure
+the mean over frames, as its evaluation loop does. Predictions are used as they are (no clipping into the range,
+so an over-range prediction counts fully); only unusable values are replaced, as ZoeDepth does: NaN and <= 0 by
+min_depth, +inf by max_depth. MAE is the mean absolute error in metres; log10 is reported as both codes do.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ def valid_mask(gt: np.ndarray, min_depth: float, max_depth: float) -> np.ndarray
         return np.isfinite(gt) & (gt >= min_depth) & (gt <= max_depth)
 
 
-def clip_prediction(pred: np.ndarray, min_depth: float, max_depth: float) -> np.ndarray:
-    """ZoeDepth rule: clip into [min_depth, max_depth], +inf -> max_depth, NaN -> min_depth; any shape."""
+def sanitise_prediction(pred: np.ndarray, min_depth: float, max_depth: float) -> np.ndarray:
+    """Float64 copy with NaN and values <= 0 replaced by min_depth and +inf by max_depth (ZoeDepth); any shape."""
     out = np.nan_to_num(np.asarray(pred, dtype=np.float64), nan=min_depth, posinf=max_depth, neginf=min_depth)
-    return np.clip(out, min_depth, max_depth)
+    out[out <= 0.0] = min_depth
+    return out
 
 
 def compute_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
@@ -54,7 +57,7 @@ def compute_metrics(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
 
 def evaluate_frame(pred: np.ndarray, gt: np.ndarray, min_depth: float, max_depth: float,
                    scale: float = 1.0, shift: float = 0.0) -> dict[str, float] | None:
-    """Metrics of one frame: pred, gt (H,W) metres; pred is aligned (scale * pred + shift) then clipped.
+    """Metrics of one frame: pred, gt (H,W) metres; pred is aligned (scale * pred + shift) then sanitised.
 
     Returns None when fewer than MIN_VALID_PIXELS ground-truth pixels are valid.
     """
@@ -63,7 +66,7 @@ def evaluate_frame(pred: np.ndarray, gt: np.ndarray, min_depth: float, max_depth
     mask = valid_mask(gt, min_depth, max_depth)
     if int(mask.sum()) < MIN_VALID_PIXELS:
         return None
-    aligned = clip_prediction(scale * pred[mask].astype(np.float64) + shift, min_depth, max_depth)
+    aligned = sanitise_prediction(scale * pred[mask].astype(np.float64) + shift, min_depth, max_depth)
     return compute_metrics(aligned, gt[mask])
 
 

@@ -92,13 +92,16 @@ def test_invalid_and_out_of_range_ground_truth_is_ignored():
     assert fit.solve("scale")[0] == pytest.approx(1 / 1.1, rel=1e-6)
 
 
-def test_predictions_are_clipped_into_the_range():
+def test_unusable_predictions_are_replaced_and_over_range_ones_count():
     gt = np.full((4, 4), 2.0, np.float32)
     pred = np.full((4, 4), np.nan, np.float32)
-    m = evaluate_frame(pred, gt, 1.0, 10.0)  # NaN -> min_depth = 1.0
-    assert m["abs_rel"] == pytest.approx(0.5)
-    pred[:] = np.inf  # -> max_depth
-    assert evaluate_frame(pred, gt, 1.0, 10.0)["abs_rel"] == pytest.approx(4.0)
+    assert evaluate_frame(pred, gt, 1.0, 10.0)["abs_rel"] == pytest.approx(0.5)  # NaN -> min_depth
+    pred[:] = -3.0
+    assert evaluate_frame(pred, gt, 1.0, 10.0)["abs_rel"] == pytest.approx(0.5)  # <= 0 -> min_depth
+    pred[:] = np.inf
+    assert evaluate_frame(pred, gt, 1.0, 10.0)["abs_rel"] == pytest.approx(4.0)  # +inf -> max_depth
+    pred[:] = 30.0
+    assert evaluate_frame(pred, gt, 1.0, 10.0)["abs_rel"] == pytest.approx(14.0)  # not clipped to max_depth
 
 
 def test_frames_with_too_few_valid_pixels_are_skipped():

@@ -172,10 +172,10 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
                         "(prints the depth.scale that corrects it) and report metrics after it; scale_shift: scale "
                         "and offset")
     p.add_argument("--min-depth", type=float, default=0.001,
-                   help="ground truth below this (metres) is ignored, predictions are clipped to it (default 0.001)")
+                   help="ground truth below this (metres) is ignored (default 0.001)")
     p.add_argument("--max-depth", type=float, default=20.0,
-                   help="ground truth above this (metres) is ignored, predictions are clipped to it (default 20; "
-                        "80 outdoors)")
+                   help="ground truth above this (metres) is ignored (default 20; 80 outdoors); predictions are "
+                        "used as they are")
     p.add_argument("--stamp-tolerance", type=float, default=0.0, metavar="S",
                    help="largest stamp difference in seconds between a prediction and its ground truth (default 0: "
                         "equal stamps)")

@@ -20,7 +20,7 @@ from depth_anything_ros.metrics import (
     ALIGN_MODES,
     METRIC_NAMES,
     AlignmentFit,
-    clip_prediction,
+    sanitise_prediction,
     evaluate_frame,
     fit_alignment,
     mean_metrics,
@@ -289,7 +289,7 @@ def _score(index: int, stamp: int, gt_stamp: int, pred: np.ndarray, gt: np.ndarr
 
 def pixel_sample(store: FrameStore, frames: list[FrameResult], opts: EvaluateOptions, scale: float,
                  shift: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(gt, aligned clipped prediction) of up to SAMPLE_PER_FRAME random valid pixels per frame, 1-D arrays."""
+    """(gt, aligned sanitised prediction) of up to SAMPLE_PER_FRAME random valid pixels per frame, 1-D arrays."""
     rng = np.random.default_rng(seed)
     gts, preds = [], []
     for f in frames:
@@ -298,5 +298,5 @@ def pixel_sample(store: FrameStore, frames: list[FrameResult], opts: EvaluateOpt
         idx = rng.choice(idx, size=min(SAMPLE_PER_FRAME, idx.size), replace=False)
         gts.append(arrays["gt"].reshape(-1)[idx])
         pred = scale * arrays["pred"].reshape(-1)[idx].astype(np.float64) + shift
-        preds.append(clip_prediction(pred, opts.min_depth, opts.max_depth))
+        preds.append(sanitise_prediction(pred, opts.min_depth, opts.max_depth))
     return np.concatenate(gts), np.concatenate(preds)

@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from depth_anything_ros.metrics import METRIC_NAMES
+from depth_anything_ros.metrics import METRIC_NAMES, sanitise_prediction
 
 SCATTER_POINTS = 20000
 
@@ -112,7 +112,7 @@ def _best_worst(fig: Figure, result: object, store: object) -> None:
     for r, (label, f) in enumerate(rows):
         arrays = store.get(f.index)
         gt = arrays["gt"]
-        pred = np.clip(result.scale * arrays["pred"] + result.shift, o.min_depth, o.max_depth)
+        pred = sanitise_prediction(result.scale * arrays["pred"] + result.shift, o.min_depth, o.max_depth)
         valid = np.isfinite(gt) & (gt >= o.min_depth) & (gt <= o.max_depth)
         err = np.where(valid, np.abs(pred - gt), np.nan)
         top = float(np.nanmax(np.where(valid, gt, np.nan)))
