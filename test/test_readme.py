@@ -59,3 +59,8 @@ def test_readme_estimate_example_runs(synthetic_vits_checkpoint, tmp_path, monke
     for image in args.images:
         for suffix in ("_depth.tiff", "_depth_mm.png", "_preview.png", ".ply"):
             assert (args.out / f"{image.stem}{suffix}").is_file()
+
+
+def test_download_command_is_the_one_errors_print():
+    spec = CHECKPOINTS["hypersim-vits"]
+    assert spec.download_command() in [line for block in CODE_BLOCKS for line in block.splitlines()]
