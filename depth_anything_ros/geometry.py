@@ -30,7 +30,7 @@ XYZRGB_FIELDS = XYZ_FIELDS + (('rgb', 12, FLOAT32, 1),)
 # is not invertible (e.g. the corners of strongly distorted lenses); such rays are NaN.
 REPROJECTION_TOLERANCE_PX = 0.01
 
-_UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
+_UNDISTORT_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-8)
 _COEFFICIENT_COUNTS = {'plumb_bob': (4, 5), 'rational_polynomial': (8,), 'equidistant': (4,)}
 
 
@@ -107,13 +107,22 @@ class CloudBuffer:
 
 
 class PointCloudBuilder:
-    """Builds PointCloud2 buffers from depth and rays with torch on the depth tensor's device.
+    """Builds PointCloud2 buffers from depth and rays on the depth tensor's device.
 
-    Keeps one reusable output buffer, so use one builder per thread.
+    CUDA (and any non-CPU) tensors are processed with torch; CPU tensors by default with NumPy/OpenCV, which is
+    several times faster than eager torch there (``cpu_kernel='torch'`` forces torch; both give identical bytes).
+    The strided rays are cached for the last ``rays`` tensor: pass a new tensor when the camera changes and never
+    modify a ray tensor in place. Keeps per-builder state, so use one builder per thread.
     """
 
-    def __init__(self):
+    def __init__(self, cpu_kernel: str = 'opencv'):
+        if cpu_kernel not in ('opencv', 'torch'):
+            raise ValueError(f"cpu_kernel must be 'opencv' or 'torch', got {cpu_kernel!r}")
+        self._cpu_kernel = cpu_kernel
+        self._rays_key: tuple | None = None
+        self._rays: tuple = ()
         self._buffer = torch.empty(0)
+        self._workspace: dict = {}
 
     def build(self, depth: torch.Tensor, rays: torch.Tensor, rgb: torch.Tensor | None = None, *, stride: int = 1,
               min_depth: float = 0.0, max_depth: float = math.inf, organized: bool = True) -> CloudBuffer:
@@ -124,43 +133,92 @@ class PointCloudBuilder:
         grid, invalid points NaN, is_dense False. Unorganised: invalid points dropped, height 1, is_dense True.
         """
         self._check(depth, rays, rgb, stride, min_depth, max_depth)
+        fields = XYZ_FIELDS if rgb is None else XYZRGB_FIELDS
+        rx, ry, ray_valid = self._strided_rays(rays, stride)
+        # Valid depth d satisfies low <= d <= high; NaN fails both comparisons, inf fails d <= FLT_MAX.
+        low = max(float(min_depth), _SMALLEST_POSITIVE_FLOAT32)
+        high = min(float(max_depth), _LARGEST_FLOAT32)
         d = depth[::stride, ::stride]
-        r = rays[::stride, ::stride]
-        if d.dtype != torch.float32:
-            d = d.float()
+        if d.device.type == 'cpu' and self._cpu_kernel == 'opencv':
+            c = None if rgb is None else rgb[::stride, ::stride].numpy()
+            data, count = self._pack_opencv(d.float().numpy(), rx, ry, ray_valid, c, low, high, organized)
+        else:
+            c = None if rgb is None else rgb[::stride, ::stride]
+            data, count = self._pack_torch(d.float(), rx, ry, ray_valid, c, low, high, organized)
+        if organized:
+            height, width = d.shape
+            return CloudBuffer(height, width, POINT_STEP, POINT_STEP * width, fields, data, False)
+        return CloudBuffer(1, count, POINT_STEP, POINT_STEP * count, fields, data, True)
+
+    def _strided_rays(self, rays: torch.Tensor, stride: int) -> tuple:
+        """Return contiguous strided (x, y) ray components and the ray validity mask (None if all valid), cached."""
+        key = (rays, stride, self._cpu_kernel)
+        if self._rays_key is None or self._rays_key[0] is not rays or self._rays_key[1:] != key[1:]:
+            strided = rays[::stride, ::stride]
+            rx, ry = strided[..., 0].contiguous(), strided[..., 1].contiguous()
+            ray_valid = torch.isfinite(strided).all(dim=-1)
+            ray_valid = None if bool(ray_valid.all()) else ray_valid
+            if rays.device.type == 'cpu' and self._cpu_kernel == 'opencv':
+                rx, ry = rx.numpy(), ry.numpy()
+                ray_valid = None if ray_valid is None else ray_valid.numpy()
+            self._rays_key, self._rays = key, (rx, ry, ray_valid)
+        return self._rays
+
+    def _pack_torch(self, d, rx, ry, ray_valid, rgb, low, high, organized) -> tuple[bytes, int]:
+        """Torch kernel: (h, w) float32 depth on any device -> (little-endian bytes, number of points)."""
+        valid = (d >= low) & (d <= high)
+        if ray_valid is not None:
+            valid &= ray_valid
+        masked = torch.where(valid, d, math.nan)
         height, width = d.shape
-        out = self._output(height, width, d.device)
-        valid = (d >= min_depth) & (d <= max_depth) if min_depth > 0 else (d > 0) & (d <= max_depth)
-        if math.isinf(max_depth):
-            valid &= torch.isfinite(d)
-        masked = torch.where(valid, d, torch.tensor(math.nan, device=d.device))
-        torch.mul(r, masked.unsqueeze(-1), out=out[..., :3])
+        out = self._buffer
+        if out.shape != (height, width, 4) or out.device != d.device:
+            out = self._buffer = torch.empty((height, width, 4), dtype=torch.float32, device=d.device)
+        torch.mul(rx, masked, out=out[..., 0])
+        torch.mul(ry, masked, out=out[..., 1])
+        out[..., 2] = masked
         packed = out.view(torch.uint8)  # (h, w, 16)
         if rgb is None:
             out[..., 3] = 0.0
-            fields = XYZ_FIELDS
         else:
-            c = rgb[::stride, ::stride]
-            packed[..., 12] = c[..., 2]
-            packed[..., 13] = c[..., 1]
-            packed[..., 14] = c[..., 0]
+            packed[..., 12] = rgb[..., 2]
+            packed[..., 13] = rgb[..., 1]
+            packed[..., 14] = rgb[..., 0]
             packed[..., 15] = 0
-            fields = XYZRGB_FIELDS
-        if organized:
-            data = out.cpu().numpy().tobytes()
-            return CloudBuffer(height, width, POINT_STEP, POINT_STEP * width, fields, data, False)
-        keep = valid & torch.isfinite(r[..., 0])
-        points = out[keep]
-        data = points.cpu().numpy().tobytes()
-        count = points.shape[0]
-        return CloudBuffer(1, count, POINT_STEP, POINT_STEP * count, fields, data, True)
+        points = out.view(-1, 4) if organized else out.view(-1, 4)[valid.view(-1)]
+        return points.cpu().numpy().tobytes(), points.shape[0]
 
-    def _output(self, height: int, width: int, device: torch.device) -> torch.Tensor:
-        """Return a (height, width, 4) float32 buffer on ``device``, reused between calls of the same size."""
-        buf = self._buffer
-        if buf.shape != (height, width, 4) or buf.device != device:
-            buf = self._buffer = torch.empty((height, width, 4), dtype=torch.float32, device=device)
-        return buf
+    def _pack_opencv(self, d, rx, ry, ray_valid, rgb, low, high, organized) -> tuple[bytes, int]:
+        """CPU kernel: (h, w) float32 depth array -> (little-endian bytes, number of points), as the torch one.
+
+        Works in preallocated buffers: fresh multi-megabyte arrays cost page faults that dwarf the arithmetic.
+        """
+        if self._workspace.get('shape') != d.shape:
+            self._workspace = {'shape': d.shape, 'x': np.empty(d.shape, np.float32),
+                               'y': np.empty(d.shape, np.float32), 'z': np.empty(d.shape, np.float32),
+                               'bgra': np.empty((*d.shape, 4), np.uint8),
+                               'points': np.empty((*d.shape, 4), np.float32)}
+        ws = self._workspace
+        x, y, z, points = ws['x'], ws['y'], ws['z'], ws['points']
+        valid = (d >= np.float32(low)) & (d <= np.float32(high))
+        if ray_valid is not None:
+            valid &= ray_valid
+        z.fill(np.nan)
+        np.copyto(z, d, where=valid)
+        np.multiply(rx, z, out=x)
+        np.multiply(ry, z, out=y)
+        if rgb is None:
+            packed = ws['bgra'].view('<u4')[..., 0]
+            packed.fill(0)
+        else:
+            bgra = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGRA, dst=ws['bgra'])
+            packed = bgra.view('<u4')[..., 0]
+            np.bitwise_and(packed, 0x00FFFFFF, out=packed)  # b, g, r, 0 bytes
+        points = cv2.merge([x, y, z, packed.view(np.float32)], dst=points)  # (h, w, 4) float32, interleaved
+        if organized:
+            return points.tobytes(), d.size
+        kept = points.reshape(-1).view('V16')[valid.reshape(-1)]  # one 16-byte record per point
+        return kept.tobytes(), kept.size
 
     @staticmethod
     def _check(depth, rays, rgb, stride, min_depth, max_depth) -> None:
@@ -183,6 +241,10 @@ class PointCloudBuilder:
             raise ValueError(f'stride must be an integer >= 1, got {stride!r}')
         if not (0.0 <= min_depth < max_depth) or math.isnan(max_depth):
             raise ValueError(f'need 0 <= min_depth < max_depth, got min_depth={min_depth}, max_depth={max_depth}')
+
+
+_SMALLEST_POSITIVE_FLOAT32 = float(np.nextafter(np.float32(0), np.float32(1)))
+_LARGEST_FLOAT32 = float(np.finfo(np.float32).max)
 
 
 def points_from_cloud(data: bytes, height: int, width: int, point_step: int,

@@ -23,26 +23,48 @@ def test_unknown_colormap_lists_valid_names():
     assert 'turbo' in COLORMAPS and 'spectral' not in COLORMAPS
 
 
-def test_near_is_warm_and_invalid_is_black():
+KERNELS = ('opencv', 'torch')
+
+
+@pytest.mark.parametrize('kernel', KERNELS)
+def test_near_is_warm_and_invalid_is_black(kernel):
     lut = colormap_lut('turbo')
     depth = torch.tensor([[1.0, 10.0, 5.5, 0.5, 20.0], [np.nan, np.inf, 0.0, -1.0, 3.0]])
-    out = colorize(depth, 1.0, 10.0, lut)
+    out = colorize(depth, 1.0, 10.0, lut, cpu_kernel=kernel)
     assert out.shape == (2, 5, 3) and out.dtype == torch.uint8
     out = out.numpy()
     np.testing.assert_array_equal(out[0, 0], lut[255])  # min_depth: warm end (red for turbo)
     np.testing.assert_array_equal(out[0, 1], lut[0])  # max_depth: cold end
-    np.testing.assert_array_equal(out[0, 2], lut[128])  # middle: (10 - 5.5) / 9 * 255 = 127.5 -> 128
+    np.testing.assert_array_equal(out[0, 2], lut[128])  # middle: (10 - 5.5) / 9 * 255 = 127.5 -> 128 (to even)
     np.testing.assert_array_equal(out[0, 3], lut[255])  # nearer than min: clamped
     np.testing.assert_array_equal(out[0, 4], lut[0])  # farther than max: clamped
     assert not out[1, :4].any()
+    np.testing.assert_array_equal(out[1, 4], lut[198])  # (10 - 3) / 9 * 255 = 198.3 -> 198
     assert out[0, 0, 0] > out[0, 0, 2], 'turbo near should be red'
 
 
-def test_monotonic_ramp_walks_the_lut():
+@pytest.mark.parametrize('kernel', KERNELS)
+def test_monotonic_ramp_walks_the_lut(kernel):
     lut = colormap_lut('viridis')
     depth = torch.linspace(2.0, 7.0, 256).reshape(1, 256)
-    out = colorize(depth, 2.0, 7.0, lut).numpy()[0]
+    out = colorize(depth, 2.0, 7.0, lut, cpu_kernel=kernel).numpy()[0]
     np.testing.assert_array_equal(out, lut[::-1])
+
+
+def test_kernels_agree_away_from_rounding_ties():
+    lut = colormap_lut('turbo')
+    rng = np.random.default_rng(0)
+    depth = rng.uniform(-1.0, 25.0, size=(60, 80)).astype(np.float32)
+    depth[::7, ::3] = np.nan
+    depth[3, :3] = [np.inf, -np.inf, 0.0]
+    position = np.nan_to_num((20.0 - depth.astype(np.float64)) * 255.0 / 19.5, posinf=0.0, neginf=0.0)
+    near_tie = np.abs(position - np.floor(position) - 0.5) < 1e-3
+    first = colorize(torch.from_numpy(depth), 0.5, 20.0, lut, cpu_kernel='opencv').numpy()
+    second = colorize(torch.from_numpy(depth), 0.5, 20.0, lut, cpu_kernel='torch').numpy()
+    np.testing.assert_array_equal(first[~near_tie], second[~near_tie])
+    expected = lut[np.clip(np.round(position), 0, 255).astype(int)]
+    expected[~(np.isfinite(depth) & (depth > 0))] = 0
+    np.testing.assert_array_equal(first[~near_tie], expected[~near_tie])
 
 
 def test_colorize_errors():
@@ -51,6 +73,8 @@ def test_colorize_errors():
         colorize(torch.ones(2, 2), 5.0, 5.0, lut)
     with pytest.raises(ValueError, match='depth must be'):
         colorize(torch.ones(1, 2, 2), 0.0, 5.0, lut)
+    with pytest.raises(ValueError, match='cpu_kernel'):
+        colorize(torch.ones(2, 2), 0.0, 5.0, lut, cpu_kernel='numba')
 
 
 def test_color_bar_has_gradient_and_labels():

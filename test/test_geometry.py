@@ -33,6 +33,9 @@ def distorted(model):
                       d=DISTORTED[model], k=k)
 
 
+KERNELS = ('opencv', 'torch')
+
+
 def scene(height, width, seed=0):
     rng = np.random.default_rng(seed)
     depth = rng.uniform(0.3, 12.0, size=(height, width)).astype(np.float32)
@@ -57,11 +60,12 @@ def test_undistort_false_uses_the_rectified_projection():
     np.testing.assert_array_equal(rays[..., 1], ((v - intr.cy) / intr.fy).astype(np.float32))
 
 
+@pytest.mark.parametrize('kernel', KERNELS)
 @pytest.mark.parametrize('organized', [True, False])
 @pytest.mark.parametrize('stride', [1, 4])
-def test_rectified_cloud_is_the_pinhole_back_projection(stride, organized):
+def test_rectified_cloud_is_the_pinhole_back_projection(stride, organized, kernel):
     depth, _ = scene(48, 64)
-    cloud = PointCloudBuilder().build(torch.from_numpy(depth), torch.from_numpy(ray_grid(PINHOLE, True)),
+    cloud = PointCloudBuilder(kernel).build(torch.from_numpy(depth), torch.from_numpy(ray_grid(PINHOLE, True)),
                                       stride=stride, organized=organized)
     height, width = len(range(0, 48, stride)), len(range(0, 64, stride))
     assert cloud.point_step == POINT_STEP == 16 and cloud.fields == (('x', 0, FLOAT32, 1), ('y', 4, FLOAT32, 1),
@@ -83,13 +87,14 @@ def test_rectified_cloud_is_the_pinhole_back_projection(stride, organized):
     assert not padding.any()
 
 
+@pytest.mark.parametrize('kernel', KERNELS)
 @pytest.mark.parametrize('stride', [1, 4])
-def test_invalid_and_out_of_range_points(stride):
+def test_invalid_and_out_of_range_points(stride, kernel):
     depth, rgb = scene(48, 64, seed=2)
     depth[0, :8] = [np.nan, np.inf, -np.inf, 0.0, -1.0, 0.5, 11.9, 12.5]
     depth[4, 4] = np.nan
     min_depth, max_depth = 0.6, 11.0
-    builder = PointCloudBuilder()
+    builder = PointCloudBuilder(kernel)
     args = (torch.from_numpy(depth), torch.from_numpy(ray_grid(PINHOLE, True)), torch.from_numpy(rgb))
     sub = depth[::stride, ::stride]
     expected_valid = np.isfinite(sub) & (sub >= min_depth) & (sub <= max_depth)
@@ -109,9 +114,10 @@ def test_invalid_and_out_of_range_points(stride):
     np.testing.assert_array_equal(dense_colours[0], rgb[::stride, ::stride][expected_valid])
 
 
-def test_colour_layout_is_packed_bgr_float():
+@pytest.mark.parametrize('kernel', KERNELS)
+def test_colour_layout_is_packed_bgr_float(kernel):
     depth, rgb = scene(4, 5)
-    cloud = PointCloudBuilder().build(torch.from_numpy(depth), torch.from_numpy(ray_grid(
+    cloud = PointCloudBuilder(kernel).build(torch.from_numpy(depth), torch.from_numpy(ray_grid(
         Intrinsics(fx=5.0, fy=5.0, cx=2.0, cy=1.5, width=5, height=4), True)), torch.from_numpy(rgb))
     assert cloud.fields[3] == ('rgb', 12, FLOAT32, 1)
     raw = np.frombuffer(cloud.data, np.uint8).reshape(4, 5, 16)
@@ -167,8 +173,40 @@ def test_non_invertible_distortion_gives_nan_rays():
     invalid = np.isnan(rays).any(-1)
     assert invalid[0, 0] and not invalid[24, 32]
     depth = torch.full((48, 64), 2.0)
-    dense = PointCloudBuilder().build(depth, torch.from_numpy(rays), organized=False)
-    assert dense.width == (~invalid).sum()
+    for kernel in KERNELS:
+        dense = PointCloudBuilder(kernel).build(depth, torch.from_numpy(rays), organized=False)
+        assert dense.width == (~invalid).sum()
+        organised = PointCloudBuilder(kernel).build(depth, torch.from_numpy(rays))
+        xyz, _ = points_from_cloud(organised.data, 48, 64, 16, organised.fields)
+        assert np.array_equal(np.isnan(xyz).all(-1), invalid)
+
+
+@pytest.mark.parametrize('organized', [True, False])
+@pytest.mark.parametrize('stride', [1, 3])
+@pytest.mark.parametrize('with_rgb', [True, False])
+def test_opencv_and_torch_kernels_give_identical_bytes(organized, stride, with_rgb):
+    depth, rgb = scene(48, 64, seed=7)
+    depth[::5, ::3] = np.nan
+    depth[1, :4] = [0.0, -1.0, np.inf, 0.25]
+    rays = ray_grid(distorted('plumb_bob'), True)
+    rays[0, :10] = np.nan
+    args = (torch.from_numpy(depth), torch.from_numpy(rays), torch.from_numpy(rgb) if with_rgb else None)
+    kwargs = {'stride': stride, 'min_depth': 0.3, 'max_depth': 11.5, 'organized': organized}
+    first = PointCloudBuilder('opencv').build(*args, **kwargs)
+    second = PointCloudBuilder('torch').build(*args, **kwargs)
+    assert first == second
+
+
+def test_ray_cache_follows_the_rays_tensor():
+    builder = PointCloudBuilder()
+    depth = torch.full((48, 64), 2.0)
+    first = builder.build(depth, torch.from_numpy(ray_grid(PINHOLE, True)))
+    other = Intrinsics(fx=40.0, fy=40.0, cx=10.0, cy=10.0, width=64, height=48)
+    second = builder.build(depth, torch.from_numpy(ray_grid(other, True)))
+    assert points_from_cloud(second.data, 48, 64, 16, second.fields)[0][0, 0, 0] == np.float32(-10.0 / 40.0 * 2.0)
+    assert first.data != second.data
+    with pytest.raises(ValueError, match='cpu_kernel'):
+        PointCloudBuilder('numba')
 
 
 def test_distortion_model_errors():
@@ -200,8 +238,9 @@ def test_builder_input_errors():
         builder.build(depth, rays, min_depth=3.0, max_depth=2.0)
 
 
-def test_half_precision_depth_and_buffer_reuse():
-    builder = PointCloudBuilder()
+@pytest.mark.parametrize('kernel', KERNELS)
+def test_half_precision_depth_and_buffer_reuse(kernel):
+    builder = PointCloudBuilder(kernel)
     rays = torch.from_numpy(ray_grid(PINHOLE, True))
     first = builder.build(torch.full((48, 64), 2.0, dtype=torch.float16), rays)
     second = builder.build(torch.full((48, 64), 3.0), rays)
