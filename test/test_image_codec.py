@@ -198,6 +198,18 @@ def test_compressed_png_is_exact(flavour, image, fmt, expected):
 
 
 @pytest.mark.parametrize('flavour', FLAVOURS)
+def test_compressed_png_alpha_and_16bit_colour(flavour):
+    bgra = np.dstack([smooth_bgr(), np.full((24, 32), 200, np.uint8)])
+    array, encoding = decode_compressed(make_compressed(flavour, 'png', cv2.imencode('.png', bgra)[1].tobytes()))
+    assert encoding == 'bgra8'
+    np.testing.assert_array_equal(array, bgra)
+    bgr16 = smooth_bgr().astype(np.uint16) * 257
+    array, encoding = decode_compressed(make_compressed(flavour, 'png', cv2.imencode('.png', bgr16)[1].tobytes()))
+    assert encoding == 'bgr8'
+    np.testing.assert_array_equal(array, smooth_bgr())
+
+
+@pytest.mark.parametrize('flavour', FLAVOURS)
 def test_compressed_errors(flavour):
     ok, encoded = cv2.imencode('.jpg', smooth_bgr())
     with pytest.raises(ImageDecodeError, match='corrupt'):
