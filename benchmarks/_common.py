@@ -29,8 +29,8 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     """Argument parser holding the options every benchmark shares."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--device", default="auto", help="auto (cuda when present, else cpu), cpu or cuda")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed calls before measuring")
-    parser.add_argument("--iters", type=int, default=20, help="timed calls per configuration")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed calls before measuring (CUDA 10, CPU 2)")
+    parser.add_argument("--iters", type=int, default=None, help="timed calls per configuration (CUDA 50, CPU 10)")
     parser.add_argument("--json", type=Path, default=None, help="write the results to this JSON file")
     parser.add_argument("--quick", action="store_true",
                         help="smoke configuration: tiny input size, 2 iterations (no meaningful timing)")
@@ -39,12 +39,17 @@ def base_parser(description: str) -> argparse.ArgumentParser:
 
 
 def apply_common(args: argparse.Namespace) -> None:
-    """Apply --quick, --threads and resolve --device in place."""
+    """Resolve --device, fill the device's default --warmup/--iters, apply --quick and --threads, in place."""
+    args.device = resolve_device(args.device)
+    cuda = torch.device(args.device).type == "cuda"
+    if args.warmup is None:
+        args.warmup = 10 if cuda else 2
+    if args.iters is None:
+        args.iters = 50 if cuda else 10
     if args.quick:
         args.warmup, args.iters = 1, 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    args.device = resolve_device(args.device)
 
 
 def resolve_device(name: str) -> str:

@@ -172,6 +172,7 @@ def run_graph(args, checkpoint: str, log_dir: Path) -> list[dict]:
     cameras = "[" + ",".join(f"'{ns}'" for ns in camera_names(args.cameras)) + "]"
     node_cmd = [sys.executable, "-m", "depth_anything_ros.node", "--ros-args",
                 "-p", f"model.checkpoint:={checkpoint}", "-p", f"model.encoder:={args.encoder}",
+                "-p", "model.max_depth:=20.0",
                 "-p", f"model.input_size:={args.input_size}", "-p", f"model.compile:={str(args.compile).lower()}",
                 "-p", f"device:={args.device}", "-p", f"precision:={args.precision}", "-p", f"cameras:={cameras}"]
     node_log = open(log_dir / "node.log", "w")  # noqa: SIM115 - closed in finally
@@ -181,11 +182,13 @@ def run_graph(args, checkpoint: str, log_dir: Path) -> list[dict]:
     results = []
     try:
         warm = start_publisher(args, rate=args.warmup_rate, duration=args.startup_timeout, env=env)
-        ok = recorder.spin_until(lambda: len(recorder.records["depth"]) >= 3 * args.cameras or node.poll() is not None,
+        def node_failed() -> bool:
+            return node.poll() is not None or "activate failed" in (log_dir / "node.log").read_text()
+
+        ok = recorder.spin_until(lambda: len(recorder.records["depth"]) >= 3 * args.cameras or node_failed(),
                                  args.startup_timeout)
         stop(warm)
-        if not ok or node.poll() is not None:
-            node_log.flush()
+        if not ok or node_failed():
             tail = (log_dir / "node.log").read_text()[-4000:]
             raise SystemExit(f"node produced no depth within {args.startup_timeout} s; node log:\n{tail}")
         for mode in args.modes:
