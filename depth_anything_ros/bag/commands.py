@@ -241,8 +241,9 @@ def _register_record(sub: argparse._SubParsersAction) -> None:
     p.add_argument("output", type=Path, metavar="OUT", help="new bag directory (must not exist)")
     p.add_argument("topics", nargs="+", metavar="TOPIC", help="topics to record")
     p.add_argument("--duration", type=float, default=0.0, metavar="S", help="stop after S seconds (default: Ctrl-C)")
-    p.add_argument("--qos-reliability", choices=("reliable", "best_effort"), default="best_effort",
-                   help="reliability of the subscriptions (default best_effort, which hears every publisher)")
+    p.add_argument("--qos-reliability", choices=("auto", "reliable", "best_effort"), default="auto",
+                   help="reliability of the subscriptions; auto (default): reliable when every publisher of the topic "
+                        "offers it (no losses), else best_effort (hears every publisher)")
     _storage(p)
     p.set_defaults(func=run_record)
 
@@ -252,7 +253,7 @@ def run_record(args: argparse.Namespace) -> int:
     from depth_anything_ros.bag.record import RecordOptions, record_bag
 
     opts = RecordOptions(topics=args.topics, duration=args.duration, storage=args.storage,
-                         reliable=args.qos_reliability == "reliable")
+                         reliability=args.qos_reliability)
     counts = record_bag(args.output, opts)
     print(f"recorded {sum(counts.values())} messages into {args.output}: "
           + ", ".join(f"{t} {n}" for t, n in counts.items()), file=sys.stderr)
