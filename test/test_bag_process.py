@@ -1,10 +1,13 @@
 """bag process: output bags readable by rosbags with the node's topics, stamps and types; errors; Ctrl-C."""
 
+import json
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -173,3 +176,13 @@ def test_ctrl_c_leaves_a_readable_bag(tmp_path, synthetic_vits_checkpoint, ros_e
         assert len(out[topic]) == done
     assert {messages.stamp_ns(r.msg.header) for r in out["/camera/points"]} <= {
         messages.stamp_ns(r.msg.header) for r in out["/camera/image"]}
+
+
+def test_benchmark_script_runs(tmp_path, ros_env):
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bag_process_fps.py"
+    result = subprocess.run([sys.executable, str(script), "--quick", "--device", "cpu", "--json",
+                             str(tmp_path / "out.json")], env=ros_env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "frames/s" in result.stdout
+    rows = json.loads((tmp_path / "out.json").read_text())["results"]
+    assert rows[0]["frames"] == 3 and rows[0]["fps"] > 0
