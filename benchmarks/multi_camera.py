@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--input-size", type=int, default=518, help="network input size (lower bound, x14)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     args = parser.parse_args(argv)
+    if args.iters is None and common.resolve_device(args.device) == "cpu":
+        args.iters = 4  # each call holds up to 4 frames of seconds each on a CPU
     common.apply_common(args)
     if args.quick:
         args.input_size, args.resolution = 70, "64x48"
