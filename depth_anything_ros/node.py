@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
@@ -32,6 +33,8 @@ from depth_anything_ros.geometry import PointCloudBuilder, ray_grid
 from depth_anything_ros.image_codec import ImageDecodeError, decode_compressed, decode_image
 from depth_anything_ros.preprocess import ENCODINGS
 from depth_anything_ros.stats import WindowStats
+
+RCLError = _rclpy.RCLError
 
 try:  # Iron and newer
     from rclpy.event_handler import SubscriptionEventCallbacks
@@ -364,13 +367,15 @@ class DepthAnythingNode(LifecycleNode):
         t3 = time.perf_counter()
         if self._stop.is_set():
             return
-        if info_msg is not None:
-            cam.info_pub.publish(info_msg)
-        cam.depth_pub.publish(depth_msg)
-        if cloud_msg is not None:
-            cam.points_pub.publish(cloud_msg)
-        if colored_msg is not None:
-            cam.colored_pub.publish(colored_msg)
+        try:
+            for pub, msg in ((cam.info_pub, info_msg), (cam.depth_pub, depth_msg), (cam.points_pub, cloud_msg),
+                             (cam.colored_pub, colored_msg)):
+                if msg is not None:
+                    pub.publish(msg)
+        except RCLError:
+            if self.context.ok():
+                raise
+            return  # SIGINT shut the context down while we were publishing; main() stops the worker next
         t4 = time.perf_counter()
         self._stats.add("depth", t1 - t0)
         if cloud_msg is not None:
@@ -514,6 +519,11 @@ def main(args=None) -> None:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RuntimeError:
+        # SIGINT shuts the context down asynchronously; spin() can then fail inside rclpy (a wait set on the dead
+        # context, a message conversion interrupted by KeyboardInterrupt) instead of raising the exceptions above
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             node.stop()
