@@ -3,6 +3,9 @@
 import csv
 import json
 import math
+import os
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -151,3 +154,24 @@ def test_evaluate_command(tmp_path, sample_bag, capsys):
     assert "abs_rel 0.1000" in out and "set depth.scale to 0.909091" in out
     assert (tmp_path / "r" / "metrics.json").exists()
     assert by_topic(read_bag(bag))  # input untouched and readable
+
+
+def test_demo_without_weights_runs_on_synthetic_weights_and_says_so(tmp_path, cli):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
+           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    out = tmp_path / "demo"
+    command = [*cli, "demo", "--out", str(out), "--frames", "3", "--width", "64", "--height", "48",
+               "--input-size", str(INPUT_SIZE), "--device", "cpu", "--no-progress"]
+    for _ in range(2):  # a second run replaces the first one's results
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+    assert "SYNTHETIC WEIGHTS" in result.stdout and "MEANINGLESS" in result.stdout
+    assert "SYNTHETIC WEIGHTS" in result.stderr  # before the run too
+    assert "set depth.scale to" in result.stdout
+    data = json.loads((out / "report" / "metrics.json").read_text())
+    assert data["frames_evaluated"] == 3 and data["align"] == "scale"
+    assert len(by_topic(read_bag(out / "processed_bag"))["/camera/depth"]) == 3
+    assert (out / "report" / "best_worst_frames.png").exists()
+    result = subprocess.run([*command, "--checkpoint", str(tmp_path / "missing.pth"), "--encoder", "vits"],
+                            env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 2 and "missing.pth" in result.stderr and "SYNTHETIC" not in result.stdout

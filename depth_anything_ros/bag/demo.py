@@ -51,10 +51,13 @@ SYNTHETIC_WARNING = [
 def _estimator(args: argparse.Namespace) -> tuple[object, bool]:
     """Load the requested model, or synthetic weights when it cannot be loaded; (estimator, synthetic)."""
     from depth_anything_ros.checkpoint import CheckpointError, write_synthetic_checkpoint
+    from depth_anything_ros.variants import CHECKPOINTS
 
     try:
         return make_estimator(args), False
     except CheckpointError as exc:
+        if args.checkpoint not in CHECKPOINTS:  # a file the user named: their error, not a reason to fake weights
+            raise
         print(f"checkpoint {args.checkpoint} not available: {exc}", file=sys.stderr)
     encoder = args.encoder or "vits"
     path = args.out / f"synthetic_{encoder}.pth"
@@ -83,10 +86,10 @@ def run_demo(args: argparse.Namespace) -> int:
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     sample, processed, report = out / "sample_bag", out / "processed_bag", out / "report"
+    estimator, synthetic = _estimator(args)
     _clear(sample, "metadata.yaml")
     _clear(processed, "metadata.yaml")
     _clear(report, "metrics.json")
-    estimator, synthetic = _estimator(args)
     if synthetic:
         print(banner(SYNTHETIC_WARNING), file=sys.stderr)
     cfg = SampleConfig(width=args.width, height=args.height, frames=args.frames, distortion=args.distortion)
