@@ -231,7 +231,10 @@ class DepthAnythingNode(LifecycleNode):
             self._slots.close()
             self._slots.clear()
         if self._worker is not None:
-            self._worker.join(timeout=1.5)
+            self._worker.join(timeout=1.0)
+            if self._worker.is_alive():  # never leave it inside the model: exiting there aborts the process
+                self.get_logger().info("waiting for the inference in progress to finish")
+                self._worker.join()
             self._worker = None
         if self._qos_timer is not None:
             self.destroy_timer(self._qos_timer)
