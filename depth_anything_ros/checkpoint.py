@@ -7,8 +7,11 @@ import math
 import os
 import pickle
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 
 import torch
 
@@ -35,13 +38,14 @@ class LoadedCheckpoint:
     max_depth: float | None
 
 
-def expected_shapes(encoder: str) -> dict[str, tuple[int, ...]]:
-    """Official state_dict key -> shape for an encoder, in module order."""
+@cache
+def expected_shapes(encoder: str) -> MappingProxyType[str, tuple[int, ...]]:
+    """Official state_dict key -> shape for an encoder, in module order (read-only)."""
     from .model import DepthAnythingV2
 
     with torch.device("meta"):
         model = DepthAnythingV2(encoder_spec(encoder).name, max_depth=None)
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    return MappingProxyType({k: tuple(v.shape) for k, v in model.state_dict().items()})
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -199,10 +203,8 @@ def _read_pickle(path: Path) -> dict:
             f"(loaded with weights_only=True; {detail.strip()[:200]}). Only load files from sources you trust."
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise CheckpointError(
-            f"cannot read {path}: the file is truncated or corrupt ({type(exc).__name__}: {first[:200]}); "
-            "download it again"
+            f"cannot read {path}: the file is truncated or corrupt ({_first_sentence(exc)}); download it again"
         ) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state_dict")
@@ -216,10 +218,15 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise CheckpointError(
-            f"cannot read {path}: the file is truncated or corrupt ({first[:200]}); download it again"
+            f"cannot read {path}: the file is truncated or corrupt ({_first_sentence(exc)}); download it again"
         ) from None
+
+
+def _first_sentence(exc: BaseException) -> str:
+    """'Type: first sentence' of an exception message, without the library's long advice."""
+    text = (str(exc).strip().splitlines() or [""])[0].split(". ")[0].rstrip(".")
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
 def _unwrap(obj: dict) -> dict[str, torch.Tensor]:
@@ -358,26 +365,50 @@ def resolve_variant(name: str, cache_dir: str | os.PathLike | None = None, downl
         except Exception:  # noqa: BLE001 - any cache miss falls through to the download attempt
             pass
         if not download:
-            raise _offline_error(spec)
+            raise _offline_error(spec, "downloading is switched off")
+        unreachable = _hub_unreachable()
+        if unreachable:
+            raise _offline_error(spec, unreachable)
         try:
             paths.append(Path(hf_hub_download(spec.repo_id, filename, cache_dir=cache_dir)))
         except Exception as exc:  # noqa: BLE001 - network, auth and hub errors all mean "not available"
-            raise _offline_error(spec, exc) from None
+            raise _offline_error(spec, f"the download failed: {_first_sentence(exc)}") from None
     return paths[-1] if spec.format != FORMAT_HF else paths[-1].parent
 
 
-def _offline_error(spec: CheckpointSpec, exc: Exception | None = None) -> CheckpointError:
-    why = f" ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''})" if exc else ""
+def _hub_unreachable(timeout_s: float = 3.0) -> str | None:
+    """Why the hub cannot be reached (HF_HUB_OFFLINE, no route), or None; saves huggingface_hub's long retries."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return "HF_HUB_OFFLINE is set"
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout_s).close()
+    except OSError as exc:
+        return f"{url.hostname} is unreachable ({_first_sentence(exc)})"
+    return None
+
+
+def _offline_error(spec: CheckpointSpec, why: str) -> CheckpointError:
     return CheckpointError(
-        f"checkpoint '{spec.name}' ({spec.repo_id}/{', '.join(spec.files)}) is not in the Hugging Face cache and "
-        f"could not be downloaded{why}. On a machine with network run: {spec.download_command()} "
+        f"checkpoint '{spec.name}' ({spec.repo_id}: {', '.join(spec.files)}) is not in the Hugging Face cache and "
+        f"{why}. On a machine with network run: {spec.download_command()} "
         f"(fills the cache), or {spec.download_command('checkpoints')} and pass the file or folder path"
     )
 
 
-def load_checkpoint(source: str | os.PathLike, encoder: str | None = None, cache_dir: str | os.PathLike | None = None,
-                    download: bool = True) -> LoadedCheckpoint:
-    """Load a variant name or a path; the encoder defaults to the variant's (or the file's shapes)."""
+def load_checkpoint(source: str | os.PathLike | Mapping[str, torch.Tensor], encoder: str | None = None,
+                    cache_dir: str | os.PathLike | None = None, download: bool = True) -> LoadedCheckpoint:
+    """Load a variant name, a path or an in-memory state_dict; the encoder defaults to the variant's or the shapes'."""
+    if isinstance(source, Mapping):
+        state = _unwrap(dict(source))
+        encoder = encoder or _detect_encoder(state, Path("<state_dict>"))
+        return LoadedCheckpoint(_check_shapes(state, encoder, Path("<state_dict>")), encoder, Path("<state_dict>"),
+                                None, None)
     if isinstance(source, str) and source in CHECKPOINTS:
         spec = CHECKPOINTS[source]
         if encoder is not None and encoder != spec.encoder:
@@ -388,6 +419,7 @@ def load_checkpoint(source: str | os.PathLike, encoder: str | None = None, cache
     return load_file(source, encoder)
 
 
-def load_state_dict(source: str | os.PathLike, encoder: str | None = None) -> dict[str, torch.Tensor]:
+def load_state_dict(source: str | os.PathLike | Mapping[str, torch.Tensor],
+                    encoder: str | None = None) -> dict[str, torch.Tensor]:
     """Official-named float32 state_dict from a variant name, a .pth/.pt/.safetensors file or a transformers folder."""
     return load_checkpoint(source, encoder).state_dict

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -56,7 +57,7 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     return PRECISIONS[precision]
 
 
-def _resolve_max_depth(source: str | os.PathLike, kind: str | None, src_max: float | None,
+def _resolve_max_depth(source: Path, kind: str | None, src_max: float | None,
                        max_depth: float | str | None) -> float | None:
     """Head scaling from the user's max_depth and what the checkpoint source says (variant table or config.json)."""
     if max_depth == AUTO:
@@ -64,7 +65,7 @@ def _resolve_max_depth(source: str | os.PathLike, kind: str | None, src_max: flo
             return None
         if src_max is not None:
             return src_max
-        known = next((c for c in CHECKPOINTS.values() if c.filename == os.path.basename(str(source))), None)
+        known = next((c for c in CHECKPOINTS.values() if c.filename == source.name), None)
         if known is not None:
             return known.max_depth
         raise CheckpointError(f"max_depth is not known for {source}: pass max_depth=20.0 for Hypersim (indoor) "
@@ -84,10 +85,10 @@ def _resolve_max_depth(source: str | os.PathLike, kind: str | None, src_max: flo
 class DepthEstimator:
     """One Depth-Anything-V2 model on one device and dtype; preprocessing runs on that device too."""
 
-    def __init__(self, checkpoint: str | os.PathLike, encoder: str | None = None,
+    def __init__(self, checkpoint: str | os.PathLike | Mapping[str, torch.Tensor], encoder: str | None = None,
                  max_depth: float | str | None = AUTO, device: str = AUTO, precision: str = AUTO,
                  input_size: int = 518, compile: bool = False, download: bool = True):
-        """Load `checkpoint` (variant name, .pth/.pt/.safetensors file or transformers folder) onto `device`.
+        """Load `checkpoint` (variant name, .pth/.pt/.safetensors file, transformers folder or state_dict).
 
         `encoder` defaults to the variant's, or is read from the file's tensor shapes. `max_depth` 'auto' takes
         the variant's (or config.json's); a number forces a metric head, None a relative (ReLU) head.
@@ -100,7 +101,7 @@ class DepthEstimator:
         loaded = load_checkpoint(checkpoint, encoder, download=download)
         self.checkpoint_path = loaded.path
         self.encoder = loaded.encoder
-        self.max_depth = _resolve_max_depth(checkpoint, loaded.kind, loaded.max_depth, max_depth)
+        self.max_depth = _resolve_max_depth(loaded.path, loaded.kind, loaded.max_depth, max_depth)
         model = DepthAnythingV2(self.encoder, self.max_depth)
         model.load_state_dict(loaded.state_dict)
         self.model = model.to(device=self.device, dtype=self.dtype).eval().requires_grad_(False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -71,10 +73,47 @@ def to_rgb(raw: torch.Tensor, encoding: str) -> torch.Tensor:
     return x / full_scale
 
 
+@lru_cache(maxsize=64)
+def cubic_taps(n_in: int, n_out: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source indices (n_out, 4) and weights (n_out, 4) of OpenCV's INTER_CUBIC resize along one axis.
+
+    As cv2.resize: source position (d + 0.5) * n_in / n_out - 0.5 rounded to float32, Keys cubic with
+    A = -0.75 evaluated in float32 (last tap = 1 - the others), borders replicated. torch's bicubic
+    differs from it by up to 8e-5 (of full scale) because it rounds positions differently.
+    """
+    pos = ((np.arange(n_out) + 0.5) * (1.0 / (n_out / n_in)) - 0.5).astype(np.float32)
+    start = np.floor(pos)
+    t = pos - start
+    a, one = np.float32(-0.75), np.float32(1.0)
+    w0 = ((a * (t + one) - 5 * a) * (t + one) + 8 * a) * (t + one) - 4 * a
+    w1 = ((a + 2) * t - (a + 3)) * t * t + one
+    w2 = ((a + 2) * (one - t) - (a + 3)) * (one - t) * (one - t) + one
+    weights = np.stack([w0, w1, w2, one - w0 - w1 - w2], axis=1).astype(np.float32)
+    index = np.clip(start.astype(np.int64)[:, None] + np.arange(-1, 3)[None], 0, n_in - 1)
+    return torch.from_numpy(index).to(device), torch.from_numpy(weights).to(device)
+
+
+def _resize_axis(x: torch.Tensor, n_out: int, dim: int) -> torch.Tensor:
+    """Cubic-resize `x` along dim (-1 or -2) to n_out with the OpenCV taps."""
+    index, weights = cubic_taps(x.shape[dim], n_out, x.device)
+    taps = x.index_select(dim, index.flatten())
+    if dim == -1:
+        return (taps.unflatten(-1, (n_out, 4)) * weights.to(x.dtype)).sum(-1)
+    return (taps.unflatten(-2, (n_out, 4)) * weights.to(x.dtype)[:, :, None]).sum(-2)
+
+
+def resize_cubic(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, C, H, W) float -> (B, C, *size), equal to cv2.resize(..., INTER_CUBIC) as the official code uses it."""
+    if x.shape[-1] != size[1]:
+        x = _resize_axis(x, size[1], -1)
+    if x.shape[-2] != size[0]:
+        x = _resize_axis(x, size[0], -2)
+    return x
+
+
 def normalise_resized(rgb: torch.Tensor, size: tuple[int, int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """(B, 3, H, W) float RGB in [0, 1] -> (B, 3, *size) network input: bicubic (no antialias), ImageNet mean/std."""
-    x = rgb if tuple(rgb.shape[-2:]) == tuple(size) else F.interpolate(
-        rgb, size=size, mode="bicubic", align_corners=False, antialias=False)
+    """(B, 3, H, W) float RGB in [0, 1] -> (B, 3, *size) network input: cubic resize, ImageNet mean/std."""
+    x = resize_cubic(rgb, size)
     mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     return ((x - mean) / std).to(dtype)
