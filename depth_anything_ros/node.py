@@ -81,6 +81,7 @@ class Camera:
     rays_key: object = None
     rays: object = None
     stats: WindowStats = field(default_factory=WindowStats)
+    cloud_builder: PointCloudBuilder = field(default_factory=PointCloudBuilder)  # keeps this camera's buffers
 
 
 class DepthAnythingNode(LifecycleNode):
@@ -186,7 +187,6 @@ class DepthAnythingNode(LifecycleNode):
             f"model {cfg['model.checkpoint']} ({est.encoder}, max depth {est.max_depth} m) on {est.device} "
             f"{str(est.dtype).replace('torch.', '')}, input size {est.input_size}, loaded in "
             f"{time.monotonic() - start:.1f} s")
-        self._cloud_builder = PointCloudBuilder()
         self._lut_name = None
         self._stop.clear()
         self._slots.reopen()
@@ -242,9 +242,9 @@ class DepthAnythingNode(LifecycleNode):
         if self._estimator is not None:
             cuda = self._estimator.device.type == "cuda"
             self._estimator = None
-            self._cloud_builder = None
-            for cam in self._cameras:
+            for cam in self._cameras:  # device buffers go with the model
                 cam.rays_key = cam.rays = None
+                cam.cloud_builder = PointCloudBuilder()
             if cuda:
                 torch.cuda.empty_cache()
 
@@ -359,7 +359,7 @@ class DepthAnythingNode(LifecycleNode):
             if rays is not None:
                 colour = rgb.permute(1, 2, 0) if rt["cloud.color"] else None
                 max_depth = rt["cloud.max_depth"] if rt["cloud.max_depth"] > 0 else math.inf
-                cloud = self._cloud_builder.build(depth, rays, colour, stride=rt["cloud.stride"],
+                cloud = cam.cloud_builder.build(depth, rays, colour, stride=rt["cloud.stride"],
                                                   min_depth=rt["cloud.min_depth"], max_depth=max_depth,
                                                   organized=rt["cloud.organized"])
                 cloud_msg = ros_adapter.cloud_msg(header, cloud)

@@ -112,6 +112,14 @@ def test_params_file_is_installed_and_holds_every_parameter_with_its_default():
         assert type(value) is type(default) and value == default, name
 
 
+def test_readme_documents_every_parameter_and_topic():
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("## ROS 2 node"):]
+    section = section[:section.index("\n## ", 3)]
+    for name in [*node_params.SPECS, *NODE_OUTPUTS, "image", "image/compressed", "camera_info", "/diagnostics"]:
+        assert f"| `{name}` |" in section, name
+
+
 def test_rviz_displays_node_outputs_in_the_optical_frame():
     config = yaml.safe_load(RVIZ.read_text())
     manager = config["Visualization Manager"]
