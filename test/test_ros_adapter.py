@@ -1,0 +1,109 @@
+"""ros_adapter and node_params: messages built from our arrays, and the parameter table's validation."""
+
+import numpy as np
+import pytest
+import torch
+from sensor_msgs.msg import CameraInfo, PointField
+from std_msgs.msg import Header
+
+from depth_anything_ros import node_params, ros_adapter
+from depth_anything_ros.camera import Intrinsics
+from depth_anything_ros.geometry import PointCloudBuilder, ray_grid
+
+
+def header():
+    h = Header(frame_id="cam_optical_frame")
+    h.stamp.sec, h.stamp.nanosec = 12, 345
+    return h
+
+
+def test_depth_and_rgb_messages_carry_the_header_and_the_bytes():
+    depth = np.arange(12, dtype=np.float32).reshape(3, 4)
+    msg = ros_adapter.depth_msg(header(), depth)
+    assert (msg.header.frame_id, msg.header.stamp.nanosec) == ("cam_optical_frame", 345)
+    assert (msg.height, msg.width, msg.encoding, msg.step, msg.is_bigendian) == (3, 4, "32FC1", 16, 0)
+    np.testing.assert_array_equal(np.frombuffer(bytes(msg.data), "<f4").reshape(3, 4), depth)
+    rgb = np.arange(36, dtype=np.uint8).reshape(3, 4, 3)
+    msg = ros_adapter.rgb_msg(header(), rgb)
+    assert (msg.encoding, msg.step) == ("rgb8", 12)
+    assert bytes(msg.data) == rgb.tobytes()
+
+
+def test_cloud_message_matches_the_buffer():
+    intr = Intrinsics(fx=10.0, fy=10.0, cx=1.5, cy=1.0, width=4, height=3)
+    rays = torch.from_numpy(ray_grid(intr, undistort=False))
+    cloud = PointCloudBuilder().build(torch.full((3, 4), 2.0), rays, torch.zeros(3, 4, 3, dtype=torch.uint8))
+    msg = ros_adapter.cloud_msg(header(), cloud)
+    assert (msg.height, msg.width, msg.point_step, msg.row_step, msg.is_dense) == (3, 4, 16, 64, False)
+    assert [(f.name, f.offset, f.datatype, f.count) for f in msg.fields] == [
+        ("x", 0, PointField.FLOAT32, 1), ("y", 4, PointField.FLOAT32, 1), ("z", 8, PointField.FLOAT32, 1),
+        ("rgb", 12, PointField.FLOAT32, 1)]
+    assert bytes(msg.data) == cloud.data and msg.header.stamp.sec == 12
+
+
+def source_info():
+    info = CameraInfo(width=640, height=480, distortion_model="plumb_bob")
+    info.k = [500.0, 0, 320, 0, 500, 240, 0, 0, 1]
+    info.p = [480.0, 0, 318, -48.0, 0, 480, 238, 0, 0, 0, 1, 0]
+    info.d = [0.1, -0.05, 0, 0, 0]
+    info.r = [1.0, 0, 0, 0, 1, 0, 0, 0, 1]
+    return info
+
+
+def test_camera_info_is_copied_for_the_same_size():
+    info = source_info()
+    msg = ros_adapter.camera_info_msg(header(), Intrinsics.from_camera_info(info), info)
+    np.testing.assert_array_equal(msg.k, info.k)
+    np.testing.assert_array_equal(msg.p, info.p)
+    assert list(msg.d) == list(info.d) and msg.header.frame_id == "cam_optical_frame"
+
+
+def test_camera_info_is_scaled_for_a_uniform_resize():
+    info = source_info()
+    intr = Intrinsics.from_camera_info(info).scaled_to(320, 240)
+    msg = ros_adapter.camera_info_msg(header(), intr, info)
+    assert (msg.width, msg.height) == (320, 240)
+    np.testing.assert_allclose(msg.k, [250, 0, 160, 0, 250, 120, 0, 0, 1])
+    np.testing.assert_allclose(msg.p, [240, 0, 159, -24, 0, 240, 119, 0, 0, 0, 1, 0])
+    assert list(msg.d) == list(info.d)
+
+
+def test_camera_info_of_the_fov_fallback_is_an_ideal_pinhole():
+    msg = ros_adapter.camera_info_msg(header(), Intrinsics.from_fov(64, 48, 90.0))
+    np.testing.assert_allclose(msg.k, [32, 0, 31.5, 0, 32, 23.5, 0, 0, 1])
+    np.testing.assert_allclose(msg.r, np.eye(3).reshape(-1))
+    assert msg.distortion_model == "plumb_bob" and list(msg.d) == []
+
+
+def test_diagnostic_array():
+    status = ros_adapter.diagnostic_status("n: model", "n", "WARN", "late", {"latency ms": 12.5})
+    array = ros_adapter.diagnostic_array(header().stamp, [status])
+    assert array.status[0].level == status.WARN and array.status[0].values[0].value == "12.5"
+
+
+def test_parameter_table_descriptors():
+    stride = node_params.SPECS["cloud.stride"].descriptor()
+    assert (stride.integer_range[0].from_value, stride.integer_range[0].to_value) == (1, 64)
+    assert "run time" in stride.description
+    scale = node_params.SPECS["depth.scale"].descriptor()
+    assert scale.floating_point_range[0].from_value == pytest.approx(0.001)
+    assert "reconfigure" in node_params.SPECS["model.checkpoint"].descriptor().description
+
+
+@pytest.mark.parametrize("values, problem", [
+    ({"image_transport": "theora"}, "image_transport"),
+    ({"device": "gpu"}, "device"),
+    ({"colored.colormap": "rainbow-ish"}, "colormap"),
+    ({"cameras": ["a", "a/"]}, "unique"),
+    ({"cameras": ["bad name"]}, "namespaces"),
+    ({"cloud.min_depth": 3.0, "cloud.max_depth": 2.0}, "smaller"),
+])
+def test_validation_names_the_problem(values, problem):
+    assert problem in node_params.validate(values, colormaps=("turbo", "jet"))
+
+
+def test_defaults_are_valid_and_camera_topics_are_relative():
+    assert node_params.validate({s.name: s.default for s in node_params.PARAMS}, ("turbo",)) is None
+    assert node_params.validate({"cloud.min_depth": 3.0, "cloud.max_depth": 0.0}) is None  # 0 = no limit
+    assert node_params.camera_topic("", "depth") == "depth"
+    assert node_params.camera_topic(node_params.camera_namespace(" left/ "), "depth") == "left/depth"
