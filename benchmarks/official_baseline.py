@@ -1,7 +1,8 @@
 """Official Depth-Anything-V2 `infer_image` (CPU preprocessing, fp32) against our DepthEstimator, in one run.
 
 The official code is not part of this project: extract it anywhere and pass the folder with --official, e.g.
-    mkdir -p /tmp/official && git -C <Depth-Anything-V2 clone> archive HEAD metric_depth | tar -x -C /tmp/official
+    mkdir -p /tmp/official
+    git -C <Depth-Anything-V2 clone> archive HEAD metric_depth/depth_anything_v2 | tar -x -C /tmp/official
 Both pipelines load the same synthetic weights (official key names) and run on the same BGR frames, timed
 call by call in alternation so that load on a shared machine affects both alike. Rows:
 - `official fp32`: official `infer_image(bgr)` (CPU cv2 preprocessing, fp32, returns numpy);

@@ -20,9 +20,9 @@ HERE = Path(__file__).resolve().parent
 
 
 def extract_official(git_dir: Path, dest: Path) -> None:
-    """Extract metric_depth/ of the official repository at `git_dir` (a clone or bare git dir) into `dest`."""
+    """Extract metric_depth/depth_anything_v2/ of the official repository at `git_dir` (clone or git dir) to `dest`."""
     dest.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(["git", "-C", str(git_dir), "archive", "HEAD", "metric_depth"],
+    archive = subprocess.run(["git", "-C", str(git_dir), "archive", "HEAD", "metric_depth/depth_anything_v2"],
                              capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
 

@@ -32,8 +32,8 @@ def official_dir(tmp_path_factory) -> Path:
     if not (OFFICIAL_GIT / "HEAD").exists() and not (OFFICIAL_GIT / ".git").exists():
         pytest.skip(f"no official Depth-Anything-V2 git copy at {OFFICIAL_GIT} (set DEPTH_ANYTHING_OFFICIAL_GIT)")
     out = tmp_path_factory.mktemp("official")
-    archive = subprocess.run(["git", "-C", str(OFFICIAL_GIT), "archive", "HEAD", "metric_depth"],
-                             capture_output=True, check=True).stdout
+    archive = subprocess.run(["git", "-C", str(OFFICIAL_GIT), "archive", "HEAD", "metric_depth/depth_anything_v2"],
+                             capture_output=True, check=True).stdout  # whole-tree archives fail on absent assets
     subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
     return out
 
