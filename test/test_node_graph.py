@@ -37,7 +37,7 @@ pytestmark = pytest.mark.ros
 INPUT_SIZE = 70
 NS = "/dan"
 NODE = f"{NS}/depth_anything"
-CAMERAS = ["exact", "scaled", "distorted", "stride", "burst", "bad", "life", "multi_a", "multi_b"]
+CAMERAS = ["exact", "scaled", "distorted", "noinfo", "stride", "burst", "bad", "life", "multi_a", "multi_b"]
 W, H = 64, 48
 K = [52.0, 0.0, 31.5, 0.0, 50.0, 23.5, 0.0, 0.0, 1.0]
 
@@ -175,6 +175,31 @@ def test_distorted_camera_points_project_back_onto_their_pixels(node, client):
     assert np.nanmax(np.abs(xyz - pinhole)) > 1e-3  # really undistorted, not the rectified formula
 
 
+def test_without_camera_info_depth_only_then_the_fov_fallback(node, client):
+    cam = CameraIO(client, f"{NS}/noinfo")
+    pixels = random_image(H, W, seed=14)
+
+    def make(stamp):
+        return image_msg(stamp, "noinfo_frame", pixels), None
+
+    warning = "no camera_info on /dan/noinfo/camera_info after 3 s: publishing depth only"
+    assert wait_until(lambda: cam.roundtrip(make, ("depth",)) and warning in node.log()), node.log()
+    assert node.log().count("no camera_info on /dan/noinfo") == 1
+    _, _, out = cam.roundtrip(make, ("depth",))
+    time.sleep(1.0)
+    assert not cam.points.by_stamp(out["depth"].header.stamp) and not cam.info.by_stamp(out["depth"].header.stamp)
+    try:
+        assert all(r.successful for r in set_params(client, NODE, camera__fallback_fov_deg=90.0))
+        _, _, out = cam.roundtrip(make, ("depth", "info", "points"))
+        f = (W / 2) / np.tan(np.radians(45.0))
+        np.testing.assert_allclose(out["info"].k, [f, 0, (W - 1) / 2, 0, f, (H - 1) / 2, 0, 0, 1])
+        xyz, _ = cloud_arrays(out["points"])
+        np.testing.assert_allclose(xyz, backproject(depth_array(out["depth"]), f, f, (W - 1) / 2, (H - 1) / 2),
+                                   rtol=1e-6, atol=1e-6)
+    finally:
+        set_params(client, NODE, camera__fallback_fov_deg=0.0)
+
+
 # ---------------------------------------------------------------- run-time parameters
 
 
@@ -213,9 +238,11 @@ def test_cloud_parameters_change_at_run_time_and_invalid_values_are_rejected(nod
         xyz, _ = cloud_arrays(out["points"])
         np.testing.assert_allclose(xyz[0, :, 2], z[inside], rtol=1e-6)
 
-        assert all(r.successful for r in set_params(client, NODE, depth__scale=2.0))
+        assert all(r.successful for r in set_params(client, NODE, depth__scale=2.0, colored__enabled=False))
         _, _, out = cam.roundtrip(make, ("depth",), predicate=lambda o: np.allclose(
             depth_array(o["depth"]), 2 * depth, rtol=1e-5, atol=1e-5))
+        time.sleep(1.0)
+        assert not cam.colored.by_stamp(out["depth"].header.stamp)
 
         for bad in ({"cloud__stride": 0}, {"colored__colormap": "no_such_map"}, {"qos__reliability": "sometimes"},
                     {"cloud__min_depth": 5.0, "cloud__max_depth": 2.0}, {"depth__scale": -1.0}):
@@ -225,7 +252,7 @@ def test_cloud_parameters_change_at_run_time_and_invalid_values_are_rejected(nod
         assert get_param(client, NODE, "colored.colormap") == "turbo"
     finally:
         set_params(client, NODE, cloud__stride=1, cloud__min_depth=0.0, cloud__max_depth=0.0, cloud__organized=True,
-                   cloud__color=True, depth__scale=1.0)
+                   cloud__color=True, depth__scale=1.0, colored__enabled=True)
 
 
 # ---------------------------------------------------------------- never fall behind
