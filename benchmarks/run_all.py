@@ -15,7 +15,8 @@ from pathlib import Path
 
 import _common as common
 
-BENCHMARKS = ["model_only", "official_baseline", "pipeline", "multi_camera", "end_to_end"]
+BENCHMARKS = ["model_only", "official_baseline", "pipeline", "multi_camera", "end_to_end",
+              "cpu_pipeline_overhead", "bag_process_fps"]
 HERE = Path(__file__).resolve().parent
 
 
