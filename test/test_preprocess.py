@@ -15,6 +15,7 @@ from depth_anything_ros.preprocess import (
     network_input_size,
     normalise_resized,
     resize_cubic,
+    resize_cubic_torch,
     to_rgb,
     upsample_depth,
 )
@@ -56,14 +57,17 @@ def test_network_input_size_rejects_bad_arguments(h, w, size):
 def test_resize_equals_opencv_inter_cubic(h, w, out_h, out_w):
     image = np.random.default_rng(h * w).random((h, w, 3))
     official = cv2.resize(image, (out_w, out_h), interpolation=cv2.INTER_CUBIC)
-    ours = resize_cubic(torch.from_numpy(image).permute(2, 0, 1)[None].float(), (out_h, out_w))
-    assert ours.shape == (1, 3, out_h, out_w)
-    assert np.abs(ours[0].permute(1, 2, 0).numpy() - official).max() < 2e-6
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float()
+    for resize in (resize_cubic, resize_cubic_torch):  # the CPU path and the one other devices use
+        ours = resize(x, (out_h, out_w))
+        assert ours.shape == (1, 3, out_h, out_w) and ours.dtype == torch.float32
+        assert np.abs(ours[0].permute(1, 2, 0).numpy() - official).max() < 2e-6
 
 
 def test_resize_to_the_same_size_is_identity():
     x = torch.rand(1, 3, 14, 28)
     assert torch.equal(resize_cubic(x, (14, 28)), x)
+    assert torch.equal(resize_cubic_torch(x, (14, 28)), x)
 
 
 def test_normalise_applies_imagenet_statistics():
