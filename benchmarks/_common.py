@@ -228,3 +228,8 @@ def precisions_for(device: str) -> list[str]:
 def csv_list(text: str) -> list[str]:
     """'a,b' -> ['a', 'b'] for argparse."""
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def network(est) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Return the callable DepthEstimator runs its network through (the torch.compile'd module when compiled)."""
+    return getattr(est, "_forward", est.model)

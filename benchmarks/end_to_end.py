@@ -154,8 +154,9 @@ def measure_model_only(args, checkpoint: str) -> dict:
                          precision=args.precision, input_size=args.input_size, compile=args.compile)
     net_h, net_w = network_input_size(height, width, est.input_size)
     x = torch.randn(args.cameras, 3, net_h, net_w).to(device=est.device, dtype=est.dtype)
+    net = common.network(est)
     with torch.inference_mode():
-        forward = common.summarise(common.time_calls(lambda: est.model(x), args.warmup, args.iters, est.device),
+        forward = common.summarise(common.time_calls(lambda: net(x), args.warmup, args.iters, est.device),
                                    frames_per_call=args.cameras)
     return {"p50_ms": forward["p50_ms"], "fps": forward["fps"], "network_input": f"{net_w}x{net_h}"}
 

@@ -20,12 +20,13 @@ def bench_config(est, height: int, width: int, args) -> dict:
     net_h, net_w = network_input_size(height, width, est.input_size)
     gen = torch.Generator(device="cpu").manual_seed(0)
     x = torch.randn(1, 3, net_h, net_w, generator=gen).to(device=est.device, dtype=est.dtype)
+    net = common.network(est)
     rgb = torch.from_numpy(common.synthetic_image(height, width)).permute(2, 0, 1)[None].contiguous()
     rgb = rgb.to(est.device)
-    with torch.inference_mode():
-        forward = common.summarise(common.time_calls(lambda: est.model(x), args.warmup, args.iters, est.device))
-        full = common.summarise(common.time_calls(lambda: est.estimate_tensor(rgb), args.warmup, args.iters,
-                                                  est.device))
+    with torch.inference_mode():  # alternated call by call, so load drift on a shared machine hits both alike
+        samples = common.time_interleaved({"forward": lambda: net(x), "full": lambda: est.estimate_tensor(rgb)},
+                                          args.warmup, args.iters, est.device)
+    forward, full = common.summarise(samples["forward"]), common.summarise(samples["full"])
     row = {"network_input": f"{net_w}x{net_h}"}
     row.update({f"forward_{k}": v for k, v in forward.items() if k != "n"})
     row.update({f"estimate_tensor_{k}": v for k, v in full.items() if k != "n"})

@@ -110,7 +110,8 @@ def bench_resolution(est, height: int, width: int, args) -> dict:
             out_bytes = pipe.run(msg, timer)
         net_h, net_w = network_input_size(height, width, est.input_size)
         x = torch.randn(1, 3, net_h, net_w).to(device=est.device, dtype=est.dtype)
-        forward = common.summarise(common.time_calls(lambda: est.model(x), args.warmup, args.iters, est.device))
+        net = common.network(est)
+        forward = common.summarise(common.time_calls(lambda: net(x), args.warmup, args.iters, est.device))
     stages = {stage: common.summarise(times)["p50_ms"] for stage, times in timer.samples.items()}
     row = {"resolution": f"{width}x{height}", "network_input": f"{net_w}x{net_h}", "total_p50_ms": total["p50_ms"],
            "total_p95_ms": total["p95_ms"], "fps": total["fps"], "output_mib": out_bytes / 2**20}
