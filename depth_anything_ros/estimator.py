@@ -13,7 +13,7 @@ import torch
 from .checkpoint import CheckpointError, load_checkpoint
 from .model import DepthAnythingV2
 from .preprocess import ENCODINGS, check_image, network_input_size, normalise_resized, to_rgb, upsample_depth
-from .variants import CHECKPOINTS, METRIC, RELATIVE
+from .variants import CHECKPOINTS, FORMAT_PTH, METRIC, RELATIVE
 
 _log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def _resolve_max_depth(source: Path, kind: str | None, src_max: float | None,
             return None
         if src_max is not None:
             return src_max
-        known = next((c for c in CHECKPOINTS.values() if c.filename == source.name), None)
+        known = next((c for c in CHECKPOINTS.values() if c.format == FORMAT_PTH and c.filename == source.name), None)
         if known is not None:
             return known.max_depth
         raise CheckpointError(f"max_depth is not known for {source}: pass max_depth=20.0 for Hypersim (indoor) "

@@ -70,7 +70,8 @@ def to_rgb(raw: torch.Tensor, encoding: str) -> torch.Tensor:
     if channels == 1:
         x = raw.reshape(raw.shape[0], 1, raw.shape[1], raw.shape[2]).float().expand(-1, 3, -1, -1)
     else:
-        x = raw[..., list(order)].permute(0, 3, 1, 2).float()
+        x = raw[..., :3] if order == (0, 1, 2) else raw[..., :3].flip(-1)  # slices and flips, no index tensor
+        x = x.permute(0, 3, 1, 2).float()
     return x / full_scale
 
 
