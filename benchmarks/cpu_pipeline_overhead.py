@@ -94,7 +94,7 @@ def main() -> None:
     parser = _common.base_parser(__doc__.splitlines()[0])
     parser.add_argument('--size', default='640x480', help='frame size WIDTHxHEIGHT')
     args = parser.parse_args()
-    args.iters = max(args.iters, 50) if not args.quick else args.iters
+    args.iters = max(args.iters or 0, 50) if not args.quick else args.iters
     _common.apply_common(args)
     width, height = (int(v) for v in args.size.split('x'))
     if args.quick:
