@@ -6,6 +6,7 @@ import json
 import math
 import os
 import pickle
+import warnings
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -194,7 +195,9 @@ def _is_hf_naming(state: dict[str, torch.Tensor]) -> bool:
 def _read_pickle(path: Path) -> dict:
     """torch.load with weights_only=True; code-running pickles and damaged files become CheckpointError."""
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickles not written by torch.save; we judge them below
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         reason = str(exc).strip().splitlines()
         detail = next((ln for ln in reason if "GLOBAL" in ln or "Unsupported" in ln), reason[0] if reason else "")

@@ -132,9 +132,15 @@ def resize_cubic(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def normalise_resized(rgb: torch.Tensor, size: tuple[int, int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """(B, 3, H, W) float RGB in [0, 1] -> (B, 3, *size) network input: cubic resize, ImageNet mean/std."""
     x = resize_cubic(rgb, size)
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    mean, std = _imagenet_stats(x.device, x.dtype)
     return ((x - mean) / std).to(dtype)
+
+
+@lru_cache(maxsize=16)
+def _imagenet_stats(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet mean and std as (1, 3, 1, 1) tensors, made once per device (no host copy per frame)."""
+    mean = torch.tensor(IMAGENET_MEAN, dtype=dtype).view(1, 3, 1, 1).to(device)
+    return mean, torch.tensor(IMAGENET_STD, dtype=dtype).view(1, 3, 1, 1).to(device)
 
 
 def upsample_depth(depth: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
