@@ -40,14 +40,16 @@ def topic(namespace: str, name: str) -> str:
 def run_publisher(args) -> None:
     """Publish images + camera_info on every camera at --rate Hz (0: as fast as possible) for --duration s."""
     import rclpy
-    from rclpy.qos import qos_profile_sensor_data
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
 
     width, height = (int(v) for v in args.resolution.split("x"))
     rclpy.init()
     node = rclpy.create_node("bench_publisher")
-    pubs = [(node.create_publisher(Image, topic(ns, "image"), qos_profile_sensor_data),
-             node.create_publisher(CameraInfo, topic(ns, "camera_info"), qos_profile_sensor_data))
+    reliability = ReliabilityPolicy.RELIABLE if args.input_qos == "reliable" else ReliabilityPolicy.BEST_EFFORT
+    qos = QoSProfile(depth=1, reliability=reliability)
+    pubs = [(node.create_publisher(Image, topic(ns, "image"), qos),
+             node.create_publisher(CameraInfo, topic(ns, "camera_info"), qos))
             for ns in camera_names(args.cameras)]
     images = []
     for i, _ in enumerate(pubs):
@@ -88,9 +90,12 @@ class Recorder:
     def __init__(self, cameras: int, reliable: bool):
         import rclpy
         from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from diagnostic_msgs.msg import DiagnosticArray
         from sensor_msgs.msg import Image, PointCloud2
 
         self.node = rclpy.create_node("bench_subscriber")
+        self.diagnostics: dict[str, dict[str, str]] = {}  # status name -> latest key/values
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
         self.records: dict[str, list[tuple[float, float]]] = {"depth": [], "points": []}
         for ns in camera_names(cameras):
@@ -100,6 +105,25 @@ class Recorder:
     def _record(self, kind: str, msg) -> None:
         received = time.time()
         self.records[kind].append((received, msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9))
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            self.diagnostics[status.name] = {kv.key: kv.value for kv in status.values}
+
+    def node_counters(self) -> dict[str, float]:
+        """Frames received and dropped by the node (all cameras) and its mean stage times, from /diagnostics."""
+        out = {"received": 0.0, "dropped": 0.0}
+        for name, values in self.diagnostics.items():
+            if ": camera " in name:
+                out["received"] += float(values.get("frames received", 0))
+                out["dropped"] += float(values.get("frames dropped", 0))
+            elif name.endswith(": model"):
+                for key in ("inference ms", "non-model ms", "batch size"):
+                    try:
+                        out[key] = float(values.get(key, "nan"))
+                    except ValueError:
+                        out[key] = None
+        return out
 
     def spin_until(self, done, timeout: float) -> bool:
         """Spin until `done()` is true or `timeout` seconds passed; return done()."""
@@ -129,7 +153,7 @@ def window_stats(records: list[tuple[float, float]], t0: float, t1: float, camer
 
 def start_publisher(args, rate: float, duration: float, env: dict) -> subprocess.Popen:
     cmd = [sys.executable, __file__, "--role", "publisher", "--rate", str(rate), "--duration", str(duration),
-           "--resolution", args.resolution, "--cameras", str(args.cameras)]
+           "--resolution", args.resolution, "--cameras", str(args.cameras), "--input-qos", args.input_qos]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -175,7 +199,8 @@ def run_graph(args, checkpoint: str, log_dir: Path) -> list[dict]:
                 "-p", f"model.checkpoint:={checkpoint}", "-p", f"model.encoder:={args.encoder}",
                 "-p", "model.max_depth:=20.0",
                 "-p", f"model.input_size:={args.input_size}", "-p", f"model.compile:={str(args.compile).lower()}",
-                "-p", f"device:={args.device}", "-p", f"precision:={args.precision}", "-p", f"cameras:={cameras}"]
+                "-p", f"device:={args.device}", "-p", f"precision:={args.precision}", "-p", f"cameras:={cameras}",
+                "-p", f"qos.reliability:={args.input_qos}"]
     node_log = open(log_dir / "node.log", "w")  # noqa: SIM115 - closed in finally
     node = subprocess.Popen(node_cmd, env=env, stdout=node_log, stderr=subprocess.STDOUT)
     rclpy.init()
@@ -196,9 +221,11 @@ def run_graph(args, checkpoint: str, log_dir: Path) -> list[dict]:
             rate = args.rate if mode == "fixed" else 0.0
             recorder.spin_until(lambda: False, 1.0)  # drain outputs of the previous phase
             recorder.clear()
+            before = recorder.node_counters()
             pub = start_publisher(args, rate=rate, duration=PUBLISHER_SETTLE_S + args.duration, env=env)
             recorder.spin_until(lambda pub=pub: pub.poll() is not None, PUBLISHER_SETTLE_S + args.duration + 30)
-            recorder.spin_until(lambda: False, args.drain)
+            recorder.spin_until(lambda: False, args.drain + 1.0)  # outputs in flight and one more diagnostics period
+            after = recorder.node_counters()
             out, err = stop(pub)
             if pub.returncode != 0:
                 raise SystemExit(f"publisher failed ({pub.returncode}):\n{err[-4000:]}")
@@ -212,6 +239,10 @@ def run_graph(args, checkpoint: str, log_dir: Path) -> list[dict]:
                 "depth_p50_ms": depth["p50_ms"], "depth_p95_ms": depth["p95_ms"],
                 "points_received": points["received"], "points_rate_hz": points["rate_hz"],
                 "points_p50_ms": points["p50_ms"], "points_p95_ms": points["p95_ms"],
+                "node_frames_received": after["received"] - before["received"],
+                "node_frames_dropped": after["dropped"] - before["dropped"],
+                "node_inference_ms": after.get("inference ms"), "node_non_model_ms": after.get("non-model ms"),
+                "node_batch_size": after.get("batch size"),
             })
     finally:
         recorder.node.destroy_node()
@@ -240,6 +271,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--warmup-rate", type=float, default=2.0, help="publish rate while the node warms up")
     parser.add_argument("--startup-timeout", type=float, default=300.0,
                         help="seconds allowed for the node to load, compile and publish its first depth")
+    parser.add_argument("--input-qos", choices=["best_effort", "reliable"], default="best_effort",
+                        help="reliability of the published images and of the node's input (qos.reliability)")
     parser.add_argument("--sub-reliability", choices=["reliable", "best_effort"], default="reliable")
     args = parser.parse_args(argv)
     if args.role == "publisher":
@@ -262,8 +295,9 @@ def main(argv: list[str] | None = None) -> dict | None:
                                               if row["depth_p50_ms"] is not None else None)
     common.print_table(results, ["mode", "cameras", "publish_rate_hz", "depth_rate_hz", "depth_p50_ms",
                                  "depth_p95_ms", "points_rate_hz", "points_p50_ms", "points_p95_ms",
-                                 "model_only_p50_ms", "model_only_fps", "throughput_over_model_only",
-                                 "p50_latency_over_model_only"],
+                                 "node_frames_received", "node_frames_dropped", "node_inference_ms",
+                                 "node_non_model_ms", "model_only_p50_ms", "model_only_fps",
+                                 "throughput_over_model_only", "p50_latency_over_model_only"],
                        title=f"end to end {args.encoder} {args.resolution} ({args.device}), "
                              f"model input {model['network_input']}")
     return common.write_json(args.json, "end_to_end", args, results, {"model_only": model})
