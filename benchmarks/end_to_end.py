@@ -266,19 +266,21 @@ def main(argv: list[str] | None = None) -> dict | None:
                         help="fixed publish rate in Hz (default: half the model-only frames/s, at most 30)")
     parser.add_argument("--modes", type=common.csv_list, default=["fixed", "max"],
                         help="fixed (at --rate) and/or max (as fast as the publisher can)")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds measured per mode")
+    parser.add_argument("--duration", type=float, default=None, help="seconds measured per mode (CUDA 20, CPU 60)")
     parser.add_argument("--drain", type=float, default=3.0, help="seconds to wait for late outputs after a phase")
     parser.add_argument("--warmup-rate", type=float, default=2.0, help="publish rate while the node warms up")
     parser.add_argument("--startup-timeout", type=float, default=300.0,
                         help="seconds allowed for the node to load, compile and publish its first depth")
-    parser.add_argument("--input-qos", choices=["best_effort", "reliable"], default="best_effort",
-                        help="reliability of the published images and of the node's input (qos.reliability)")
+    parser.add_argument("--input-qos", choices=["best_effort", "reliable"], default="reliable",
+                        help="reliability of the published images and of the node's input (qos.reliability); "
+                             "best_effort loses most 640x480 frames (UDP fragments) once the node saturates a CPU")
     parser.add_argument("--sub-reliability", choices=["reliable", "best_effort"], default="reliable")
     args = parser.parse_args(argv)
     if args.role == "publisher":
         run_publisher(args)
         return None
     common.apply_common(args)
+    args.duration = args.duration or (20.0 if args.device == "cuda" else 60.0)
     if args.quick:
         args.input_size, args.resolution, args.duration, args.drain = 70, "64x48", 3.0, 1.0
         args.rate = args.rate or 5.0
