@@ -267,7 +267,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--modes", type=common.csv_list, default=["fixed", "max"],
                         help="fixed (at --rate) and/or max (as fast as the publisher can)")
     parser.add_argument("--duration", type=float, default=None, help="seconds measured per mode (CUDA 20, CPU 60)")
-    parser.add_argument("--drain", type=float, default=3.0, help="seconds to wait for late outputs after a phase")
+    parser.add_argument("--drain", type=float, default=None,
+                        help="seconds to wait for late outputs after a phase (CUDA 3, CPU 15)")
     parser.add_argument("--warmup-rate", type=float, default=2.0, help="publish rate while the node warms up")
     parser.add_argument("--startup-timeout", type=float, default=300.0,
                         help="seconds allowed for the node to load, compile and publish its first depth")
@@ -281,6 +282,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         return None
     common.apply_common(args)
     args.duration = args.duration or (20.0 if args.device == "cuda" else 60.0)
+    args.drain = args.drain if args.drain is not None else (3.0 if args.device == "cuda" else 15.0)
     if args.quick:
         args.input_size, args.resolution, args.duration, args.drain = 70, "64x48", 3.0, 1.0
         args.rate = args.rate or 5.0
