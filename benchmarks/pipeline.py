@@ -1,7 +1,7 @@
 """Per-frame pipeline without ROS transport: raw image bytes -> depth, point cloud and colourised buffers.
 
 The node's per-frame work, stage by stage: decode the Image bytes (image_codec), upload them
-(node.rgb8_tensor), run DepthEstimator.estimate_tensor, copy the depth image back, build the organised
+(DepthEstimator.upload), run DepthEstimator.estimate_raw, copy the depth image back, build the organised
 xyz+rgb cloud (PointCloudBuilder), colourise (LUT on the device), and wrap the buffers into sensor_msgs
 messages (ros_adapter, when sensor_msgs is importable). Each stage is timed on its own (CUDA synchronised);
 `total` is timed separately without intermediate synchronisation. `non_model` = the sum of the stage p50s other
@@ -35,9 +35,9 @@ class Pipeline:
         from depth_anything_ros.camera import Intrinsics
         from depth_anything_ros.colorize import colormap_lut
         from depth_anything_ros.geometry import PointCloudBuilder, ray_grid
-        from depth_anything_ros.node import rgb8_tensor
+        from depth_anything_ros.preprocess import to_rgb8
 
-        self.est, self.stride, self.rgb8_tensor = est, stride, rgb8_tensor
+        self.est, self.stride, self.to_rgb8 = est, stride, to_rgb8
         intr = Intrinsics.from_fov(width, height, 70.0)
         self.rays = torch.from_numpy(ray_grid(intr, undistort=True)).to(est.device)
         self.builder = PointCloudBuilder()
@@ -58,13 +58,14 @@ class Pipeline:
         tick = timer or (lambda stage: None)
         image, encoding = decode_image(msg)
         tick("decode")
-        rgb = self.rgb8_tensor([image], encoding, self.est.device)
+        raw = self.est.upload([image], encoding)
         tick("upload")
-        depth = self.est.estimate_tensor(rgb)[0]
+        depth = self.est.estimate_raw(raw, encoding)[0]
         tick("estimate_tensor")
         depth_fields = depth_image_fields(depth.cpu().numpy())
         tick("depth_image")
-        cloud = self.builder.build(depth, self.rays, rgb[0].permute(1, 2, 0), stride=self.stride,
+        colour = self.to_rgb8(raw, encoding)[0].permute(1, 2, 0)
+        cloud = self.builder.build(depth, self.rays, colour, stride=self.stride,
                                    max_depth=math.inf, organized=True)
         tick("cloud")
         colored = colorize(depth, 0.0, self.est.max_depth or 1.0, self.lut).cpu().numpy()
@@ -111,7 +112,7 @@ def bench_resolution(est, height: int, width: int, args) -> dict:
             out_bytes = pipe.run(msg, timer)
         net_h, net_w = network_input_size(height, width, est.input_size)
         x = torch.randn(1, 3, net_h, net_w).to(device=est.device, dtype=est.dtype)
-        rgb = pipe.rgb8_tensor([common.synthetic_image(height, width)], "rgb8", est.device)
+        rgb = pipe.est.upload([common.synthetic_image(height, width)]).permute(0, 3, 1, 2)
         net = common.network(est)
         fns = {"forward": lambda: net(x), "estimate_tensor": lambda: est.estimate_tensor(rgb)}
         model = common.time_interleaved(fns, args.warmup, args.iters, est.device)

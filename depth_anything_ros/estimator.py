@@ -109,21 +109,46 @@ class DepthEstimator:
         self._forward = torch.compile(self.model, dynamic=False) if compile else self.model
         self._seen_shapes: set[tuple[int, ...]] = set()
         self._staging: torch.Tensor | None = None
+        self._staging_free = torch.cuda.Event() if self.device.type == "cuda" else None
 
     @property
     def is_metric(self) -> bool:
         """True when the output is metres (sigmoid x max_depth), False for relative inverse depth."""
         return self.max_depth is not None
 
-    def _upload(self, array: np.ndarray) -> torch.Tensor:
-        """Copy raw pixels to the device once; through a reused pinned buffer with a non-blocking copy on CUDA."""
-        host = torch.from_numpy(np.ascontiguousarray(array))
+    def upload(self, images: Sequence[np.ndarray], encoding: str = "rgb8") -> torch.Tensor:
+        """Same-size (H, W[, C]) arrays in `encoding` -> (B, H, W[, C]) raw tensor on the device, copied once.
+
+        On CUDA the frames are stacked straight into a reused pinned buffer and copied without blocking.
+        """
+        if len(images) == 0:
+            raise ValueError("need at least one image")
+        for image in images:
+            check_image(image, encoding)
+        shapes = {image.shape for image in images}
+        if len(shapes) > 1:
+            raise ValueError(f"images must all have one size, got {sorted(shapes)}")
+        if ENCODINGS[encoding][0] == 1:
+            images = [image.reshape(image.shape[:2]) for image in images]
+        first = images[0]
         if self.device.type != "cuda":
-            return host
-        if self._staging is None or self._staging.shape != host.shape or self._staging.dtype != host.dtype:
-            self._staging = torch.empty(host.shape, dtype=host.dtype, pin_memory=True)
-        self._staging.copy_(host)
-        return self._staging.to(self.device, non_blocking=True)
+            if len(images) == 1 and first.flags.c_contiguous and first.flags.writeable:
+                return torch.from_numpy(first)[None]
+            return torch.from_numpy(np.stack(images))  # also makes read-only message views writable
+        shape = (len(images), *first.shape)
+        staging = self._staging
+        if staging is None or tuple(staging.shape) != shape or staging.numpy().dtype != first.dtype:
+            staging = self._staging = torch.from_numpy(np.empty(shape, first.dtype)).pin_memory()
+        self._staging_free.synchronize()  # the previous frame's copy out of the buffer has finished
+        np.stack(images, out=staging.numpy())
+        raw = staging.to(self.device, non_blocking=True)
+        self._staging_free.record()
+        return raw
+
+    def estimate_raw(self, raw: torch.Tensor, encoding: str = "rgb8") -> torch.Tensor:
+        """(B, H, W[, C]) raw tensor from `upload` -> (B, H, W) float32 depth on the device."""
+        with torch.inference_mode():
+            return self._infer(to_rgb(raw, encoding))
 
     def _infer(self, rgb: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) float RGB in [0, 1] on the device -> (B, H, W) float32 depth on the device."""
@@ -152,16 +177,4 @@ class DepthEstimator:
 
     def estimate_batch(self, images: Sequence[np.ndarray], encoding: str = "rgb8") -> np.ndarray:
         """List of same-size (H, W[, C]) arrays -> (B, H, W) float32 depth, in one forward pass."""
-        if len(images) == 0:
-            raise ValueError("estimate_batch needs at least one image")
-        for image in images:
-            check_image(image, encoding)
-        shapes = {image.shape for image in images}
-        if len(shapes) > 1:
-            raise ValueError(f"estimate_batch needs images of one size, got {sorted(shapes)}")
-        batch = images[0][None] if len(images) == 1 else np.stack(images)
-        if ENCODINGS[encoding][0] == 1 and batch.ndim == 4:
-            batch = batch[..., 0]
-        with torch.inference_mode():
-            raw = self._upload(batch)
-            return self._infer(to_rgb(raw, encoding)).cpu().numpy()
+        return self.estimate_raw(self.upload(images, encoding), encoding).cpu().numpy()

@@ -11,7 +11,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
 import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
@@ -31,7 +30,7 @@ from depth_anything_ros.estimator import DepthEstimator
 from depth_anything_ros.frame_slot import LatestFrameSlots
 from depth_anything_ros.geometry import PointCloudBuilder, ray_grid
 from depth_anything_ros.image_codec import ImageDecodeError, decode_compressed, decode_image
-from depth_anything_ros.preprocess import ENCODINGS
+from depth_anything_ros.preprocess import to_rgb8
 from depth_anything_ros.stats import WindowStats
 
 RCLError = _rclpy.RCLError
@@ -323,9 +322,9 @@ class DepthAnythingNode(LifecycleNode):
         model_time = 0.0
         for (_, _, encoding), items in groups.items():
             t0 = time.perf_counter()
-            rgb = rgb8_tensor([image for _, _, image in items], encoding, est.device)  # (B, 3, H, W) uint8
+            raw = est.upload([image for _, _, image in items], encoding)  # (B, H, W[, C]) as it came
             t1 = time.perf_counter()
-            depth = est.estimate_tensor(rgb)  # (B, H, W) float32 on the device
+            depth = est.estimate_raw(raw, encoding)  # (B, H, W) float32 on the device
             if est.device.type == "cuda":
                 torch.cuda.synchronize(est.device)
             t2 = time.perf_counter()
@@ -336,12 +335,12 @@ class DepthAnythingNode(LifecycleNode):
             if self._stop.is_set():
                 return
             for i, (cam, frame, _) in enumerate(items):
-                self._publish(est, cam, frame, depth[i], rgb[i])
+                self._publish(est, cam, frame, depth[i], raw[i:i + 1], encoding)
         done = [cam for group in groups.values() for cam, _, _ in group]
         if done:
             self._stats.add("non_model", (time.perf_counter() - start - model_time) / len(done))
 
-    def _publish(self, est: DepthEstimator, cam: Camera, frame: Frame, depth, rgb) -> None:
+    def _publish(self, est: DepthEstimator, cam: Camera, frame: Frame, depth, raw, encoding: str) -> None:
         """Publish depth, its camera_info, the cloud and the colourised depth of one frame (input header kept)."""
         header = frame.msg.header
         rt = self._runtime
@@ -357,7 +356,7 @@ class DepthAnythingNode(LifecycleNode):
         if rt["cloud.enabled"] and intr is not None and cam.points_pub.get_subscription_count() > 0:
             rays = self._rays(cam, intr, depth.device)
             if rays is not None:
-                colour = rgb.permute(1, 2, 0) if rt["cloud.color"] else None
+                colour = to_rgb8(raw, encoding)[0].permute(1, 2, 0) if rt["cloud.color"] else None
                 max_depth = rt["cloud.max_depth"] if rt["cloud.max_depth"] > 0 else math.inf
                 cloud = cam.cloud_builder.build(depth, rays, colour, stride=rt["cloud.stride"],
                                                   min_depth=rt["cloud.min_depth"], max_depth=max_depth,
@@ -490,22 +489,6 @@ class DepthAnythingNode(LifecycleNode):
 
     def _config_value(self, name: str):
         return self.get_parameter(name).value
-
-
-def rgb8_tensor(images: list, encoding: str, device: torch.device) -> torch.Tensor:
-    """Same-size (H, W[, C]) arrays in `encoding` -> (B, 3, H, W) uint8 RGB on `device` (mono16 keeps its high byte)."""
-    channels, _, _, order = ENCODINGS[encoding]
-    batch = images[0][None] if len(images) == 1 else np.stack(images)
-    if batch.dtype == np.uint16:
-        batch = (batch >> 8).astype(np.uint8)
-    elif not batch.flags.writeable:  # a zero-copy view of the message buffer
-        batch = batch.copy()
-    raw = torch.from_numpy(batch).to(device, non_blocking=True)  # (B, H, W[, C]) uploaded as it came
-    if channels == 1:
-        return raw.reshape(raw.shape[:3])[:, None].expand(-1, 3, -1, -1)
-    if order != (0, 1, 2) or channels != 3:
-        raw = raw[..., list(order)]
-    return raw.permute(0, 3, 1, 2)
 
 
 def main(args=None) -> None:

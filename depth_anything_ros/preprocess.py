@@ -75,6 +75,17 @@ def to_rgb(raw: torch.Tensor, encoding: str) -> torch.Tensor:
     return x / full_scale
 
 
+def to_rgb8(raw: torch.Tensor, encoding: str) -> torch.Tensor:
+    """Raw pixels (B, H, W[, C]) in `encoding` -> (B, 3, H, W) uint8 RGB for colouring clouds (mono16: high byte)."""
+    channels, _, _, order = ENCODINGS[encoding]
+    if raw.dtype == torch.uint16:
+        raw = (raw.to(torch.int32) >> 8).to(torch.uint8)
+    if channels == 1:
+        return raw.reshape(raw.shape[:3])[:, None].expand(-1, 3, -1, -1)
+    x = raw[..., :3] if order == (0, 1, 2) else raw[..., :3].flip(-1)
+    return x.permute(0, 3, 1, 2)
+
+
 @lru_cache(maxsize=64)
 def cubic_taps(n_in: int, n_out: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Source indices (n_out, 4) and weights (n_out, 4) of OpenCV's INTER_CUBIC resize along one axis.

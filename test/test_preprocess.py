@@ -17,6 +17,7 @@ from depth_anything_ros.preprocess import (
     resize_cubic,
     resize_cubic_torch,
     to_rgb,
+    to_rgb8,
     upsample_depth,
 )
 
@@ -102,6 +103,21 @@ def test_mono_encodings_replicate_to_three_channels():
     assert torch.equal(out8[0, 0], out8[0, 2])
     out16 = to_rgb(torch.from_numpy(gray.astype(np.uint16) * 257), "mono16")
     assert torch.allclose(out16, out8, atol=1e-7)
+
+
+def test_to_rgb8_gives_the_cloud_colours_of_every_encoding():
+    rgb, _ = _pixels()
+    alpha = np.full(rgb.shape[:-1] + (1,), 7, np.uint8)
+    raw = {"rgb8": rgb, "bgr8": rgb[..., ::-1], "rgba8": np.concatenate([rgb, alpha], -1),
+           "bgra8": np.concatenate([rgb[..., ::-1], alpha], -1)}
+    for encoding, array in raw.items():
+        out = to_rgb8(torch.from_numpy(np.ascontiguousarray(array)), encoding)
+        assert out.dtype == torch.uint8 and torch.equal(out.permute(0, 2, 3, 1), torch.from_numpy(rgb)), encoding
+    gray = np.arange(35, dtype=np.uint8).reshape(1, 5, 7) * 7
+    for encoding, array in (("mono8", gray), ("mono16", gray.astype(np.uint16) * 257)):
+        out = to_rgb8(torch.from_numpy(array), encoding)
+        assert out.shape == (1, 3, 5, 7) and out.dtype == torch.uint8
+        assert all(torch.equal(out[0, c], torch.from_numpy(gray[0])) for c in range(3)), encoding
 
 
 @pytest.mark.parametrize(

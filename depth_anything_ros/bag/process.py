@@ -29,7 +29,7 @@ from depth_anything_ros.bag.progress import Progress
 from depth_anything_ros.camera import Intrinsics
 from depth_anything_ros.colorize import colorize, colormap_lut
 from depth_anything_ros.geometry import PointCloudBuilder, ray_grid
-from depth_anything_ros.preprocess import to_rgb
+from depth_anything_ros.preprocess import to_rgb8
 
 OUTPUTS = ("depth", "camera_info", "points", "colored")
 
@@ -128,8 +128,7 @@ class CameraInfoTable:
 
 def rgb_of(frame: Frame) -> np.ndarray:
     """(H,W,3) uint8 RGB of a decoded frame (the estimator's colour conversion), for the cloud's colour field."""
-    rgb = to_rgb(torch.from_numpy(np.array(frame.pixels))[None], frame.encoding)[0]
-    return rgb.mul_(255.0).round_().to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    return to_rgb8(torch.from_numpy(np.array(frame.pixels))[None], frame.encoding)[0].permute(1, 2, 0).numpy()
 
 
 class FrameWriter:
