@@ -1,10 +1,11 @@
 """End to end through a real ROS graph: publisher process -> node process -> subscriber, latency and output rates.
 
-A publisher process sends WxH rgb8 images with camera_info (same header) at a fixed rate and, in a second
-phase, as fast as it can; the node (depth_anything_ros.node, its own process, synthetic weights) processes
-them; this process subscribes to depth and points and measures latency = receive time - image stamp and the
-output rates. Model-only figures of the same configuration are measured first in this process, so the
-end-to-end / model-only ratios come from one run. Loopback DDS with a random ROS_DOMAIN_ID.
+A publisher process sends WxH rgb8 images with camera_info (same header) at a fixed rate, then at 1.5x the
+model-only rate (saturating the node without loading the CPU with publishing) and then as fast as it can; the
+node (depth_anything_ros.node, its own process, synthetic weights) processes them; this process subscribes to
+depth and points and measures latency = receive time - image stamp and the output rates. Model-only figures of
+the same configuration are measured first in this process, so the end-to-end / model-only ratios come from one
+run. Loopback DDS with a random ROS_DOMAIN_ID.
 """
 
 from __future__ import annotations
@@ -185,8 +186,8 @@ def measure_model_only(args, checkpoint: str) -> dict:
     return {"p50_ms": forward["p50_ms"], "fps": forward["fps"], "network_input": f"{net_w}x{net_h}"}
 
 
-def run_graph(args, checkpoint: str, log_dir: Path) -> list[dict]:
-    """Start the node, warm it up, then run the fixed-rate and the as-fast-as-possible phases."""
+def run_graph(args, checkpoint: str, log_dir: Path, model: dict) -> list[dict]:
+    """Start the node, warm it up, then run the fixed-rate, saturating and as-fast-as-possible phases."""
     import rclpy
 
     env = {**os.environ, "ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 200)),
@@ -218,7 +219,7 @@ def run_graph(args, checkpoint: str, log_dir: Path) -> list[dict]:
             tail = (log_dir / "node.log").read_text()[-4000:]
             raise SystemExit(f"node produced no depth within {args.startup_timeout} s; node log:\n{tail}")
         for mode in args.modes:
-            rate = args.rate if mode == "fixed" else 0.0
+            rate = {"fixed": args.rate, "saturate": args.saturate_factor * model["fps"] / args.cameras}.get(mode, 0.0)
             recorder.spin_until(lambda: False, 1.0)  # drain outputs of the previous phase
             recorder.clear()
             before = recorder.node_counters()
@@ -264,8 +265,10 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--cameras", type=int, default=1, help="camera streams served by the one node")
     parser.add_argument("--rate", type=float, default=None,
                         help="fixed publish rate in Hz (default: half the model-only frames/s, at most 30)")
-    parser.add_argument("--modes", type=common.csv_list, default=["fixed", "max"],
-                        help="fixed (at --rate) and/or max (as fast as the publisher can)")
+    parser.add_argument("--modes", type=common.csv_list, default=["fixed", "saturate", "max"],
+                        help="fixed (at --rate), saturate (--saturate-factor x model-only frames/s: the node always "
+                             "has a frame waiting, the publisher stays light) and max (as fast as the publisher can)")
+    parser.add_argument("--saturate-factor", type=float, default=1.5, help="publish rate / model-only rate")
     parser.add_argument("--duration", type=float, default=None, help="seconds measured per mode (CUDA 20, CPU 60)")
     parser.add_argument("--drain", type=float, default=None,
                         help="seconds to wait for late outputs after a phase (CUDA 3, CPU 15)")
@@ -291,7 +294,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     if args.rate is None:
         args.rate = round(min(30.0, 0.5 * model["fps"] / args.cameras), 2)
     with tempfile.TemporaryDirectory(prefix="bench_e2e_") as log_dir:
-        results = run_graph(args, checkpoint, Path(log_dir))
+        results = run_graph(args, checkpoint, Path(log_dir), model)
     for row in results:
         row["model_only_p50_ms"], row["model_only_fps"] = model["p50_ms"], model["fps"]
         row["throughput_over_model_only"] = row["depth_rate_hz"] * args.cameras / model["fps"]

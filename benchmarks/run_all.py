@@ -69,9 +69,11 @@ def targets(runs: dict, device: str) -> list[dict]:
                            f"{best['pipeline']} at {best['resolution']}" if best else
                            f"{encoder} not in this run (official_baseline --encoders)"))
     e2e = {r["mode"]: r for r in _rows(runs, "end_to_end")}
-    out.append(_target("end-to-end throughput / model-only", ">= 0.85",
-                       e2e.get("max", {}).get("throughput_over_model_only"), 0.85, True,
-                       "publisher as fast as possible; node depth rate x cameras / model forward frames/s"))
+    busy = max((e2e[m] for m in ("saturate", "max") if m in e2e), default={},
+               key=lambda r: r.get("throughput_over_model_only") or 0.0)
+    out.append(_target("end-to-end throughput / model-only", ">= 0.85", busy.get("throughput_over_model_only"),
+                       0.85, True, f"best of the saturate/max phases ({busy.get('mode', '-')}); node depth rate x "
+                       "cameras / model forward frames/s"))
     out.append(_target("end-to-end p50 latency / model-only latency", "<= 1.5",
                        e2e.get("fixed", {}).get("p50_latency_over_model_only"), 1.5, False,
                        "fixed publish rate; receive time - image stamp vs model forward p50"))

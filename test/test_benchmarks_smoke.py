@@ -57,7 +57,7 @@ def test_official_baseline_quick(official_dir, tmp_path):
 def test_end_to_end_quick(ros_env, tmp_path):
     payload = run_script("end_to_end.py", tmp_path / "out.json", env=ros_env)
     modes = {row["mode"] for row in payload["results"]}
-    assert modes == {"fixed", "max"}
+    assert modes == {"fixed", "saturate", "max"}
     assert all(row["depth_received"] > 0 for row in payload["results"]), payload["results"]
 
 
