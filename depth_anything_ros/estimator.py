@@ -87,11 +87,12 @@ class DepthEstimator:
 
     def __init__(self, checkpoint: str | os.PathLike | Mapping[str, torch.Tensor], encoder: str | None = None,
                  max_depth: float | str | None = AUTO, device: str = AUTO, precision: str = AUTO,
-                 input_size: int = 518, compile: bool = False, download: bool = True):
+                 input_size: int = 518, compile: bool | str = AUTO, download: bool = True):
         """Load `checkpoint` (variant name, .pth/.pt/.safetensors file, transformers folder or state_dict).
 
         `encoder` defaults to the variant's, or is read from the file's tensor shapes. `max_depth` 'auto' takes
         the variant's (or config.json's); a number forces a metric head, None a relative (ReLU) head.
+        `compile` 'auto' compiles with torch.compile on CUDA only (one graph per input shape, see `warmup`).
         """
         if int(input_size) < 14:
             raise ValueError(f"input_size must be at least 14, got {input_size}")
@@ -105,9 +106,9 @@ class DepthEstimator:
         model = DepthAnythingV2(self.encoder, self.max_depth)
         model.load_state_dict(loaded.state_dict)
         self.model = model.to(device=self.device, dtype=self.dtype).eval().requires_grad_(False)
-        self.compiled = compile
-        self._forward = torch.compile(self.model, dynamic=False) if compile else self.model
-        self._seen_shapes: set[tuple[int, ...]] = set()
+        self.compiled = self.device.type == "cuda" if compile == AUTO else bool(compile)
+        self._forward = torch.compile(self.model, dynamic=False) if self.compiled else self.model
+        self.compiled_shapes: list[tuple[int, ...]] = []  # network input shapes compiled so far, in order
         self._staging: torch.Tensor | None = None
         self._staging_free = torch.cuda.Event() if self.device.type == "cuda" else None
 
@@ -155,12 +156,22 @@ class DepthEstimator:
         h, w = rgb.shape[-2:]
         size = network_input_size(h, w, self.input_size)
         x = normalise_resized(rgb, size, self.dtype)
-        if self.compiled and x.shape not in self._seen_shapes:
+        if self.compiled and tuple(x.shape) not in self.compiled_shapes:
+            self.compiled_shapes.append(tuple(x.shape))
             _log.info("compiling Depth-Anything-V2 %s for input shape %s", self.encoder, tuple(x.shape))
-            self._seen_shapes.add(x.shape)
+            if len(self.compiled_shapes) > torch._dynamo.config.recompile_limit:
+                _log.warning("more than %d input shapes: torch.compile falls back to eager for new ones",
+                             torch._dynamo.config.recompile_limit)
         with torch.inference_mode():
             depth = self._forward(x)
         return upsample_depth(depth, (h, w))
+
+    def warmup(self, height: int, width: int, batch: int = 1) -> None:
+        """Run one (batch, height, width) frame now, so compilation does not stall the first camera frame."""
+        raw = torch.zeros((batch, height, width, 3), dtype=torch.uint8, device=self.device)
+        self.estimate_raw(raw, "rgb8")
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     def estimate_tensor(self, rgb: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) uint8 RGB tensor on the estimator's device -> (B, H, W) float32 depth on that device."""

@@ -176,7 +176,7 @@ class DepthAnythingNode(LifecycleNode):
                 checkpoint=cfg["model.checkpoint"], encoder=None if cfg["model.encoder"] == "auto" else cfg[
                     "model.encoder"], max_depth=cfg["model.max_depth"] or "auto",
                 device=cfg["device"], precision=cfg["precision"], input_size=cfg["model.input_size"],
-                compile=cfg["model.compile"])
+                compile=node_params.compile_mode(cfg["model.compile"]))
         except (CheckpointError, ValueError, RuntimeError, OSError) as exc:
             self._status = f"model not loaded: {exc}"
             self.get_logger().error(f"activate failed, cannot load model '{cfg['model.checkpoint']}': {exc}")
@@ -186,6 +186,9 @@ class DepthAnythingNode(LifecycleNode):
             f"model {cfg['model.checkpoint']} ({est.encoder}, max depth {est.max_depth} m) on {est.device} "
             f"{str(est.dtype).replace('torch.', '')}, input size {est.input_size}, loaded in "
             f"{time.monotonic() - start:.1f} s")
+        for cam in self._cameras:
+            if est.compiled and cam.info is not None:
+                self._warmup(est, cam.info.height, cam.info.width)
         self._lut_name = None
         self._stop.clear()
         self._slots.reopen()
@@ -198,6 +201,13 @@ class DepthAnythingNode(LifecycleNode):
         self._qos_timer = self.create_timer(1.0, self._check_input)
         self._status = "active"
         return super().on_activate(state)
+
+    def _warmup(self, est: DepthEstimator, height: int, width: int) -> None:
+        """Compile and run the network once for a height x width camera before its first frame."""
+        start = time.monotonic()
+        est.warmup(height, width)
+        self.get_logger().info(f"warmed up the compiled network for {width}x{height} images in "
+                               f"{time.monotonic() - start:.1f} s")
 
     def on_deactivate(self, state) -> TransitionCallbackReturn:
         """Stop processing and free the model (and its GPU memory)."""
@@ -324,7 +334,11 @@ class DepthAnythingNode(LifecycleNode):
             t0 = time.perf_counter()
             raw = est.upload([image for _, _, image in items], encoding)  # (B, H, W[, C]) as it came
             t1 = time.perf_counter()
+            compiled = len(est.compiled_shapes)
             depth = est.estimate_raw(raw, encoding)  # (B, H, W) float32 on the device
+            if len(est.compiled_shapes) > compiled:
+                self.get_logger().info(f"compiled the network for input shape {est.compiled_shapes[-1]} "
+                                       "(new image size or batch); this frame waited for it")
             if est.device.type == "cuda":
                 torch.cuda.synchronize(est.device)
             t2 = time.perf_counter()

@@ -25,6 +25,7 @@ class ParamSpec:
     high: float | None = None
     choices: tuple[str, ...] = ()
     runtime: bool = False  # True: takes effect on the next frame; False: on the next configure/activate
+    any_type: bool = False  # True: the value may also be a bool (YAML 'true'/'false') besides the choices
 
     def descriptor(self) -> ParameterDescriptor:
         """Return the ParameterDescriptor (type, description, range, read-only never) of this parameter."""
@@ -32,7 +33,8 @@ class ParamSpec:
         if self.choices:
             text += f" One of: {', '.join(self.choices)}."
         text += " Changes at run time." if self.runtime else " Applies on reconfigure (cleanup, configure, activate)."
-        desc = ParameterDescriptor(name=self.name, type=_TYPES[type(self.default)], description=text)
+        desc = ParameterDescriptor(name=self.name, type=_TYPES[type(self.default)], description=text,
+                                   dynamic_typing=self.any_type)
         if isinstance(self.default, float) and self.low is not None:
             desc.floating_point_range = [FloatingPointRange(from_value=float(self.low), to_value=float(self.high))]
         elif isinstance(self.default, int) and not isinstance(self.default, bool) and self.low is not None:
@@ -53,7 +55,10 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("model.input_size", 518,
               "Network input size: the shorter image side is resized to at least this, rounded to a multiple of 14.",
               low=14, high=4096),
-    ParamSpec("model.compile", False, "Compile the model with torch.compile and warm it up at activation."),
+    ParamSpec("model.compile", "auto",
+              "torch.compile the network (one graph per input shape, each compile logged) and warm it up at "
+              "activation for every camera whose camera_info is known; auto: on for CUDA, off for CPU.",
+              choices=("auto", "true", "false"), any_type=True),
     ParamSpec("device", "auto", "Torch device: auto (cuda if available, else cpu), cpu, cuda or cuda:N."),
     ParamSpec("precision", "auto", "Inference precision; auto: bf16 where supported, else fp16 on CUDA, fp32 on CPU.",
               choices=("auto", "fp32", "fp16", "bf16")),
@@ -107,6 +112,8 @@ def validate(values: dict[str, object], colormaps: tuple[str, ...] = ()) -> str 
         spec = SPECS.get(name)
         if spec is None:
             continue
+        if spec.any_type and isinstance(value, bool):
+            continue
         if spec.choices and value not in spec.choices:
             return f"{name} must be one of {', '.join(spec.choices)}, got '{value}'"
     device = values.get("device")
@@ -129,6 +136,11 @@ def validate(values: dict[str, object], colormaps: tuple[str, ...] = ()) -> str 
     if low is not None and high is not None and high > 0 and low >= high:
         return f"cloud.min_depth ({low}) must be smaller than cloud.max_depth ({high}; 0 = no limit)"
     return None
+
+
+def compile_mode(value: object) -> bool | str:
+    """Map model.compile ('auto', 'true', 'false' or a YAML bool) to DepthEstimator's compile argument."""
+    return value if isinstance(value, bool) else {"true": True, "false": False}.get(str(value), "auto")
 
 
 def camera_namespace(name: str) -> str:

@@ -183,3 +183,13 @@ def test_cuda_estimate_matches_cpu(state, est, rgb):
     low = DepthEstimator(state, max_depth=20.0, device="cuda", input_size=INPUT)
     assert low.dtype in (torch.bfloat16, torch.float16)
     assert np.abs(low.estimate(rgb) - est.estimate(rgb)).mean() < 0.5
+
+
+def test_compile_auto_is_off_on_cpu_and_upload_estimate_raw_equal_estimate(est, rgb):
+    assert est.compiled is False and est.compiled_shapes == []
+    raw = est.upload([rgb, rgb], "rgb8")
+    assert raw.shape == (2, *rgb.shape) and raw.dtype == torch.uint8
+    depth = est.estimate_raw(raw, "rgb8")
+    assert depth.shape == (2, *rgb.shape[:2]) and depth.dtype == torch.float32
+    np.testing.assert_allclose(depth[0].numpy(), est.estimate(rgb), atol=1e-4)  # batch 2 vs 1: BLAS noise
+    est.warmup(*rgb.shape[:2])  # runs a zero frame, uncompiled here

@@ -97,6 +97,7 @@ def test_parameter_table_descriptors():
     ({"cameras": ["a", "a/"]}, "unique"),
     ({"cameras": ["bad name"]}, "namespaces"),
     ({"cloud.min_depth": 3.0, "cloud.max_depth": 2.0}, "smaller"),
+    ({"model.compile": "yes"}, "model.compile"),
 ])
 def test_validation_names_the_problem(values, problem):
     assert problem in node_params.validate(values, colormaps=("turbo", "jet"))
@@ -107,3 +108,11 @@ def test_defaults_are_valid_and_camera_topics_are_relative():
     assert node_params.validate({"cloud.min_depth": 3.0, "cloud.max_depth": 0.0}) is None  # 0 = no limit
     assert node_params.camera_topic("", "depth") == "depth"
     assert node_params.camera_topic(node_params.camera_namespace(" left/ "), "depth") == "left/depth"
+
+
+@pytest.mark.parametrize("value, mode", [("auto", "auto"), ("true", True), ("false", False), (True, True),
+                                         (False, False)])
+def test_model_compile_takes_auto_strings_and_yaml_bools(value, mode):
+    assert node_params.SPECS["model.compile"].descriptor().dynamic_typing
+    assert node_params.validate({"model.compile": value}) is None
+    assert node_params.compile_mode(value) == mode
