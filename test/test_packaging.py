@@ -19,8 +19,9 @@ PACKAGE_SOURCES = ["package.xml", "setup.py", "setup.cfg", "resource", PACKAGE, 
 PYTHON_KEYS = {"numpy": "python3-numpy", "cv2": "python3-opencv", "torch": "python3-torch",
                "huggingface_hub": "python3-huggingface-hub-pip", "rosbags": "python3-rosbags-pip",
                "matplotlib": "python3-matplotlib", "yaml": "python3-yaml"}
-ROS_PACKAGES = {"rclpy", "rcl_interfaces", "builtin_interfaces", "std_msgs", "sensor_msgs", "diagnostic_msgs",
-                "lifecycle_msgs", "rosgraph_msgs", "launch", "launch_ros"}
+ROS_PACKAGES = {"rclpy", "rcl_interfaces", "sensor_msgs", "diagnostic_msgs", "launch", "launch_ros"}
+# message packages rclpy imports by type name at run time: `bag play --clock` publishes rosgraph_msgs/msg/Clock
+BY_TYPE_NAME = {"rosgraph_msgs": "rosgraph_msgs/msg/Clock"}
 
 
 def manifest() -> ET.Element:
@@ -53,6 +54,8 @@ def test_exec_depends_are_exactly_what_the_code_uses():
     used = {PYTHON_KEYS[name] for name in imports & PYTHON_KEYS.keys()} | (imports & ROS_PACKAGES)
     launch_text = "".join(path.read_text() for path in (REPO_ROOT / "launch").glob("*.launch.py"))
     used |= set(re.findall(r"package=['\"](rviz2)['\"]", launch_text))
+    code_text = "".join(path.read_text() for path in sources)
+    used |= {package for package, type_name in BY_TYPE_NAME.items() if f'"{type_name}"' in code_text}
     declared = {element.text for element in manifest().findall("exec_depend")}
     assert declared == used, f"unused: {sorted(declared - used)}; undeclared: {sorted(used - declared)}"
     assert {element.text for element in manifest().findall("test_depend")} == {"python3-pytest", "python3-ruff-pip"}
