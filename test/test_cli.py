@@ -135,3 +135,14 @@ def test_unreadable_inputs_exit_2_without_traceback(cli, synthetic_vits_checkpoi
         assert "Traceback" not in result.stderr
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("depth-anything-ros: error:") and message in lines[0], lines
+
+
+
+@pytest.mark.parametrize("flag, compiled", [("auto", False), ("off", False), ("on", True)])  # auto: off on CPU
+def test_compile_option_reaches_the_estimator(flag, compiled, synthetic_vits_checkpoint):
+    from depth_anything_ros.bag.commands import make_estimator
+    from depth_anything_ros.cli import build_parser
+
+    args = build_parser().parse_args(["estimate", "x.png", "--out", "o", "--checkpoint", str(synthetic_vits_checkpoint),
+                                      "--max-depth", "20", "--input-size", "70", "--compile", flag])
+    assert make_estimator(args).compiled is compiled  # torch.compile wraps lazily: nothing compiles here

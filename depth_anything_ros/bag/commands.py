@@ -27,6 +27,9 @@ def add_model_options(p: argparse.ArgumentParser, max_depth_flag: str = "--max-d
     g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     g.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
                    help="auto: fp32 on CPU, bf16/fp16 on CUDA")
+    g.add_argument("--compile", default="auto", choices=("auto", "on", "off"),
+                   help="torch.compile the network; auto: on for CUDA, off for CPU. Each new image size or batch "
+                        "size compiles once (can take minutes), so use off for a few images of many sizes")
     g.add_argument("--batch", type=int, default=1, metavar="N",
                    help="frames per forward pass (default 1); larger batches help on a GPU")
 
@@ -38,8 +41,10 @@ def make_estimator(args: argparse.Namespace) -> object:
     if args.input_size < 14 or args.input_size % 14:
         raise BagError(f"invalid --input-size {args.input_size}: must be a positive multiple of 14")
     options = {"encoder": args.encoder, "max_depth": args.model_max_depth}
+    compile_mode = {"on": True, "off": False}.get(args.compile, "auto")
     return DepthEstimator(checkpoint=args.checkpoint, device=args.device, precision=args.precision,
-                          input_size=args.input_size, **{k: v for k, v in options.items() if v is not None})
+                          input_size=args.input_size, compile=compile_mode,
+                          **{k: v for k, v in options.items() if v is not None})
 
 
 def _storage(p: argparse.ArgumentParser) -> None:
