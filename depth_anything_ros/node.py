@@ -312,7 +312,11 @@ class DepthAnythingNode(LifecycleNode):
         while not self._stop.is_set():
             batch = slots.take(timeout=0.2)
             if batch and not self._stop.is_set():
-                self._process(est, [(cameras[i], frame) for i, frame in batch])
+                try:
+                    self._process(est, [(cameras[i], frame) for i, frame in batch])
+                except (RuntimeError, ValueError) as exc:  # e.g. CUDA out of memory: report, keep the worker alive
+                    for i, _ in batch:
+                        self._report(cameras[i], f"processing failed: {type(exc).__name__}: {exc}")
 
     def _process(self, est: DepthEstimator, batch: list[tuple[Camera, Frame]]) -> None:
         """Decode, run one forward pass per image size and publish every output of every frame in `batch`."""
