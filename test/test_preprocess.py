@@ -84,13 +84,18 @@ def _pixels():
     return rgb, torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255.0
 
 
-def test_colour_encodings_give_the_same_rgb():
-    rgb, expected = _pixels()
+def _colour_encodings(rgb: np.ndarray) -> dict[str, torch.Tensor]:
+    """Return the (B, H, W, C) raw tensors of `rgb` in every colour encoding."""
     alpha = np.full(rgb.shape[:-1] + (1,), 7, np.uint8)
     raw = {"rgb8": rgb, "bgr8": rgb[..., ::-1], "rgba8": np.concatenate([rgb, alpha], -1),
            "bgra8": np.concatenate([rgb[..., ::-1], alpha], -1)}
-    for encoding, array in raw.items():
-        out = to_rgb(torch.from_numpy(np.ascontiguousarray(array)), encoding)
+    return {encoding: torch.from_numpy(np.ascontiguousarray(array)) for encoding, array in raw.items()}
+
+
+def test_colour_encodings_give_the_same_rgb():
+    rgb, expected = _pixels()
+    for encoding, array in _colour_encodings(rgb).items():
+        out = to_rgb(array, encoding)
         assert out.shape == (1, 3, 5, 7) and out.dtype == torch.float32
         assert torch.equal(out, expected), encoding
 
@@ -107,11 +112,8 @@ def test_mono_encodings_replicate_to_three_channels():
 
 def test_to_rgb8_gives_the_cloud_colours_of_every_encoding():
     rgb, _ = _pixels()
-    alpha = np.full(rgb.shape[:-1] + (1,), 7, np.uint8)
-    raw = {"rgb8": rgb, "bgr8": rgb[..., ::-1], "rgba8": np.concatenate([rgb, alpha], -1),
-           "bgra8": np.concatenate([rgb[..., ::-1], alpha], -1)}
-    for encoding, array in raw.items():
-        out = to_rgb8(torch.from_numpy(np.ascontiguousarray(array)), encoding)
+    for encoding, array in _colour_encodings(rgb).items():
+        out = to_rgb8(array, encoding)
         assert out.dtype == torch.uint8 and torch.equal(out.permute(0, 2, 3, 1), torch.from_numpy(rgb)), encoding
     gray = np.arange(35, dtype=np.uint8).reshape(1, 5, 7) * 7
     for encoding, array in (("mono8", gray), ("mono16", gray.astype(np.uint16) * 257)):
