@@ -4,7 +4,6 @@ import ast
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -32,6 +31,7 @@ def test_ruff_check_whole_repository():
 
 
 def test_pep257_docstrings_are_checked_in_package():
+    tomllib = pytest.importorskip("tomllib", reason="tomllib needs Python 3.11")
     lint = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]
     assert "D" in lint["select"] and lint["pydocstyle"]["convention"] == "pep257"
     assert set(lint["ignore"]) <= {"D105", "D107"}, "only magic methods and __init__ may go undocumented"
