@@ -1,19 +1,76 @@
-"""Pinhole intrinsics from CameraInfo-like objects, following the image_geometry conventions.
+"""Camera intrinsics of an image from CameraInfo-like objects, following image_geometry's PinholeCameraModel.
 
-``fx, fy, cx, cy`` are the projection of the *rectified* image: taken from P when P[0] != 0 (as
-image_geometry's PinholeCameraModel does), else from K. ``k`` (row-major 3x3 K) and ``d`` are kept for raw,
-distorted images: undistortion maps raw pixels through K and D into normalised coordinates of K's optical
-frame, which is the image's frame_id (see ``geometry.ray_grid``). For a rectified image (D all zero) the two
-descriptions agree and back-projection is x = (u - cx) z / fx, y = (v - cy) z / fy.
+Rules, in this one place for the node, the bag tools and the CLI:
+
+- ``fx, fy, cx, cy`` are the projection of the *rectified* image: from P when P[0] != 0 (as image_geometry), else
+  from K. ``k`` (row-major raw K) and ``d`` are kept for raw, distorted images: undistortion maps raw pixels through
+  K and D into normalised coordinates of K's optical frame (see ``geometry.ray_grid``).
+- ``binning_x/y`` (0 means 1) and ``roi`` (all zero means the full image) describe the image actually published:
+  its size is roi.width / binning_x by roi.height / binning_y, and fx' = fx / bx, cx' = (cx - roi.x_offset) / bx
+  (the same for y, for K and for P's Tx, Ty), as image_geometry's ``fromCameraInfo`` does.
+- An image of another size is accepted when it is a uniform resize of that size (``Intrinsics.scaled_to``).
+- Every entry of K, P and D must be finite, the focal lengths used positive, the roi inside the sensor: anything
+  else is an ``IntrinsicsError`` that names the field. No NaN ever reaches a ray grid or ``depth/camera_info``.
 """
 
+from __future__ import annotations
+
+import bisect
 import math
+import threading
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 # Models sensor_msgs/distortion_models defines; geometry.ray_grid can undistort each of them.
 DISTORTION_MODELS = ('plumb_bob', 'rational_polynomial', 'equidistant')
+IDENTITY_R = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+NO_ROI = (0, 0, 0, 0, False)  # x_offset, y_offset, height, width, do_rectify
+
+
+class IntrinsicsError(ValueError):
+    """A camera_info that cannot describe the image; the message names the field and the value."""
+
+
+@dataclass(frozen=True)
+class CameraInfo:
+    """The fields of a sensor_msgs/CameraInfo without its header, as plain tuples (what depth/camera_info carries)."""
+
+    width: int
+    height: int
+    distortion_model: str
+    d: tuple
+    k: tuple
+    r: tuple
+    p: tuple
+    binning_x: int = 0
+    binning_y: int = 0
+    roi: tuple = NO_ROI
+
+    @classmethod
+    def from_msg(cls, msg) -> CameraInfo:
+        """Copy a CameraInfo-like object (rclpy, rosbags, ROS 1 upper-case field names)."""
+        roi = getattr(msg, 'roi', None)
+        roi = NO_ROI if roi is None else (int(roi.x_offset), int(roi.y_offset), int(roi.height), int(roi.width),
+                                          bool(roi.do_rectify))
+        return cls(width=int(msg.width), height=int(msg.height), distortion_model=str(msg.distortion_model),
+                   d=_floats(msg, 'd'), k=_floats(msg, 'k'), r=_floats(msg, 'r'), p=_floats(msg, 'p'),
+                   binning_x=int(getattr(msg, 'binning_x', 0)), binning_y=int(getattr(msg, 'binning_y', 0)), roi=roi)
+
+    @classmethod
+    def pinhole(cls, width: int, height: int, fx: float, fy: float, cx: float, cy: float) -> CameraInfo:
+        """Ideal rectified pinhole: plumb_bob with five zero coefficients, R identity, P = [K | 0]."""
+        k = (float(fx), 0.0, float(cx), 0.0, float(fy), float(cy), 0.0, 0.0, 1.0)
+        return cls(width=int(width), height=int(height), distortion_model='plumb_bob', d=(0.0,) * 5, k=k,
+                   r=IDENTITY_R, p=_p_of(k))
+
+    @classmethod
+    def from_fov(cls, width: int, height: int, fov_deg: float) -> CameraInfo:
+        """Ideal pinhole of horizontal field of view fov_deg, square pixels, principal point ((W-1)/2, (H-1)/2)."""
+        if not 0.0 < fov_deg < 180.0:
+            raise IntrinsicsError(f'horizontal field of view must be in (0, 180) degrees, got {fov_deg}')
+        f = (width / 2.0) / math.tan(math.radians(fov_deg) / 2.0)
+        return cls.pinhole(width, height, f, f, (width - 1) / 2.0, (height - 1) / 2.0)
 
 
 @dataclass(frozen=True)
@@ -29,40 +86,61 @@ class Intrinsics:
     distortion_model: str = ''
     d: tuple = ()
     k: tuple = ()  # row-major 3x3 K of the raw image; empty means K = [[fx, 0, cx], [0, fy, cy], [0, 0, 1]]
+    tx: float = 0.0  # P[3], P[7] of this image size (stereo baseline terms)
+    ty: float = 0.0
 
     def __post_init__(self):
-        if not (self.fx > 0 and self.fy > 0 and math.isfinite(self.fx) and math.isfinite(self.fy)):
-            raise ValueError(f'focal lengths must be positive and finite, got fx={self.fx}, fy={self.fy}')
+        for name in ('fx', 'fy', 'cx', 'cy', 'tx', 'ty'):
+            if not math.isfinite(getattr(self, name)):
+                raise IntrinsicsError(f'{name} must be finite, got {getattr(self, name)}')
+        if not (self.fx > 0 and self.fy > 0):
+            raise IntrinsicsError(f'focal lengths must be positive, got fx={self.fx}, fy={self.fy}')
         if self.width <= 0 or self.height <= 0:
-            raise ValueError(f'image size must be positive, got {self.width}x{self.height}')
+            raise IntrinsicsError(f'image size must be positive, got {self.width}x{self.height}')
         if self.k and len(self.k) != 9:
-            raise ValueError(f'k must hold the 9 entries of K, got {len(self.k)}')
+            raise IntrinsicsError(f'k must hold the 9 entries of K, got {len(self.k)}')
 
     @classmethod
-    def from_camera_info(cls, msg) -> 'Intrinsics':
-        """Build from a CameraInfo-like object (fields k, p, d, distortion_model, width, height)."""
-        k = tuple(float(v) for v in _field(msg, 'k'))
-        p = tuple(float(v) for v in _field(msg, 'p'))
-        if len(p) == 12 and p[0] != 0.0:
-            fx, fy, cx, cy = p[0], p[5], p[2], p[6]
-        elif len(k) == 9 and k[0] != 0.0:
-            fx, fy, cx, cy = k[0], k[4], k[2], k[5]
+    def from_camera_info(cls, msg) -> Intrinsics:
+        """Intrinsics of the image a CameraInfo-like object describes (binning and roi applied); IntrinsicsError."""
+        info = msg if isinstance(msg, CameraInfo) else CameraInfo.from_msg(msg)
+        _check_finite(info)
+        k, p, d = info.k, info.p, info.d
+        if p[0] != 0.0:
+            fx, fy, cx, cy, tx, ty, source = p[0], p[5], p[2], p[6], p[3], p[7], 'P'
+        elif k[0] != 0.0:
+            fx, fy, cx, cy, tx, ty, source = k[0], k[4], k[2], k[5], 0.0, 0.0, 'K'
         else:
-            raise ValueError('camera_info has neither a projection matrix P nor a camera matrix K '
-                             '(both are zero): the camera is uncalibrated')
-        if len(k) != 9 or k[0] == 0.0:
-            k = ()
-        return cls(fx=fx, fy=fy, cx=cx, cy=cy, width=int(msg.width), height=int(msg.height),
-                   distortion_model=str(msg.distortion_model),
-                   d=tuple(float(v) for v in _field(msg, 'd')), k=k)
+            raise IntrinsicsError('camera_info has neither a projection matrix P nor a camera matrix K '
+                                  '(both are zero): the camera is uncalibrated')
+        if not (fx > 0 and fy > 0):
+            raise IntrinsicsError(f'camera_info {source} has non-positive focal lengths fx={fx}, fy={fy}')
+        raw_k = k if k[0] != 0.0 else ()
+        if any(v != 0.0 for v in d) and not (raw_k and raw_k[0] > 0 and raw_k[4] > 0):
+            raise IntrinsicsError(f'camera_info has distortion coefficients D but K (fx={k[0]}, fy={k[4]}) is not a '
+                                  'valid camera matrix to undistort with')
+        bx, by = max(info.binning_x, 1), max(info.binning_y, 1)
+        x0, y0, roi_h, roi_w, _ = info.roi
+        if info.width <= 0 or info.height <= 0:
+            raise IntrinsicsError(f'camera_info size must be positive, got {info.width}x{info.height}')
+        if roi_w == 0 and roi_h == 0:
+            x0, y0, roi_w, roi_h = 0, 0, info.width, info.height
+        if roi_w <= 0 or roi_h <= 0 or x0 + roi_w > info.width or y0 + roi_h > info.height:
+            raise IntrinsicsError(f'camera_info roi (x_offset {x0}, y_offset {y0}, {roi_w}x{roi_h}) is not inside '
+                                  f'the {info.width}x{info.height} sensor')
+        width, height = roi_w // bx, roi_h // by
+        if width == 0 or height == 0:
+            raise IntrinsicsError(f'camera_info binning {bx}x{by} leaves no pixel of the {roi_w}x{roi_h} roi')
+        if raw_k:
+            raw_k = (raw_k[0] / bx, raw_k[1] / bx, (raw_k[2] - x0) / bx,
+                     raw_k[3] / by, raw_k[4] / by, (raw_k[5] - y0) / by, raw_k[6], raw_k[7], raw_k[8])
+        return cls(fx=fx / bx, fy=fy / by, cx=(cx - x0) / bx, cy=(cy - y0) / by, width=width, height=height,
+                   distortion_model=info.distortion_model, d=d, k=raw_k, tx=tx / bx, ty=ty / by)
 
     @classmethod
-    def from_fov(cls, width: int, height: int, fov_deg: float) -> 'Intrinsics':
-        """Ideal pinhole of horizontal field of view fov_deg, square pixels, principal point ((W-1)/2, (H-1)/2)."""
-        if not 0.0 < fov_deg < 180.0:
-            raise ValueError(f'horizontal field of view must be in (0, 180) degrees, got {fov_deg}')
-        f = (width / 2.0) / math.tan(math.radians(fov_deg) / 2.0)
-        return cls(fx=f, fy=f, cx=(width - 1) / 2.0, cy=(height - 1) / 2.0, width=int(width), height=int(height))
+    def from_fov(cls, width: int, height: int, fov_deg: float) -> Intrinsics:
+        """Ideal pinhole of horizontal field of view fov_deg (CameraInfo.from_fov)."""
+        return cls.from_camera_info(CameraInfo.from_fov(width, height, fov_deg))
 
     @property
     def has_distortion(self) -> bool:
@@ -75,22 +153,22 @@ class Intrinsics:
             return np.array(self.k, dtype=np.float64).reshape(3, 3)
         return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
 
-    def scaled_to(self, width: int, height: int) -> 'Intrinsics':
+    def scaled_to(self, width: int, height: int) -> Intrinsics:
         """Return the intrinsics of the same camera resized uniformly to width x height.
 
         Scaling is corner-aligned (cx' = cx * sx, fx' = fx * sx), the convention of image_geometry's binning
         and image_proc's resize; the exact pixel-centre mapping of cv2.resize, (cx + 0.5) sx - 0.5, differs
         by (1 - sx) / 2 px at most. A resize is uniform when scaling the other side by the same factor
-        gives the new size within one pixel of rounding; otherwise ValueError.
+        gives the new size within one pixel of rounding; otherwise IntrinsicsError.
         """
         width, height = int(width), int(height)
         if (width, height) == (self.width, self.height):
             return self
         if width <= 0 or height <= 0:
-            raise ValueError(f'cannot scale camera intrinsics of {self.width}x{self.height} to {width}x{height}')
+            raise IntrinsicsError(f'cannot scale camera intrinsics of {self.width}x{self.height} to {width}x{height}')
         sx, sy = width / self.width, height / self.height
         if abs(self.height * sx - height) > 1.0 and abs(self.width * sy - width) > 1.0:
-            raise ValueError(
+            raise IntrinsicsError(
                 f'image size {width}x{height} is not a uniform resize of camera_info size '
                 f'{self.width}x{self.height} (scale x {sx:.4f}, y {sy:.4f})')
         k = ()
@@ -99,12 +177,86 @@ class Intrinsics:
                  self.k[3] * sy, self.k[4] * sy, self.k[5] * sy,
                  self.k[6], self.k[7], self.k[8])
         return replace(self, fx=self.fx * sx, fy=self.fy * sy, cx=self.cx * sx, cy=self.cy * sy,
-                       width=width, height=height, k=k)
+                       width=width, height=height, k=k, tx=self.tx * sx, ty=self.ty * sy)
 
 
-def _field(msg, name: str):
-    """Read a CameraInfo array field by its ROS 2 name, falling back to the ROS 1 upper-case name."""
+def image_camera(source, width: int, height: int) -> tuple[Intrinsics, CameraInfo]:
+    """(Intrinsics of a width x height image, the CameraInfo to publish with its depth) from a CameraInfo-like source.
+
+    The depth image has the input image's pixel grid. When that is the size the source describes, the source is
+    published as it is, except that an all-zero P becomes [K | 0] (RealSense drivers send P zero, and
+    image_geometry reads fx from P). For a resized image binning and roi are folded in: K and P of the new size,
+    Tx and Ty scaled, R and D kept, binning 0 and roi zero.
+    """
+    info = source if isinstance(source, CameraInfo) else CameraInfo.from_msg(source)
+    described = Intrinsics.from_camera_info(info)
+    intr = described.scaled_to(width, height)
+    r = info.r if any(v != 0.0 for v in info.r) else IDENTITY_R
+    if intr is described:
+        p = info.p if info.p[0] != 0.0 else _p_of(info.k)
+        return intr, replace(info, p=p, r=r)
+    k = tuple(float(v) for v in intr.camera_matrix().reshape(-1))
+    p = (intr.fx, 0.0, intr.cx, intr.tx, 0.0, intr.fy, intr.cy, intr.ty, 0.0, 0.0, 1.0, 0.0)
+    return intr, CameraInfo(width=intr.width, height=intr.height, distortion_model=info.distortion_model,
+                            d=info.d, k=k, r=r, p=p)
+
+
+def _p_of(k: tuple) -> tuple:
+    """P = [K | 0] of a row-major K."""
+    return (k[0], k[1], k[2], 0.0, k[3], k[4], k[5], 0.0, k[6], k[7], k[8], 0.0)
+
+
+def _check_finite(info: CameraInfo) -> None:
+    """Raise IntrinsicsError naming the first non-finite entry of K, P, R or D, or a wrong array length."""
+    for name, values, sizes in (('K', info.k, (9,)), ('P', info.p, (12,)), ('R', info.r, (9, 0)),
+                                ('D', info.d, None)):
+        if sizes is not None and len(values) not in sizes:
+            raise IntrinsicsError(f'camera_info {name} must hold {sizes[0]} values, got {len(values)}')
+        for index, value in enumerate(values):
+            if not math.isfinite(value):
+                raise IntrinsicsError(f'camera_info {name}[{index}] is {value}: the calibration is invalid')
+
+
+def _floats(msg, name: str) -> tuple:
+    """Return a CameraInfo array field by its ROS 2 name (ROS 1 upper-case fallback) as a tuple of floats."""
     value = getattr(msg, name, None)
     if value is None:
         value = getattr(msg, name.upper(), ())
-    return value
+    return tuple(float(v) for v in value)
+
+
+class CameraInfoHistory:
+    """Recent camera_infos by header stamp; an image's is the one of its stamp, else the latest before, else the first.
+
+    One rule for the node (a bounded window of what arrived) and the bag tools (every camera_info of the bag).
+    Thread-safe: the node adds from the executor and looks up from the worker.
+    """
+
+    def __init__(self, capacity: int | None = None):
+        self._capacity = capacity
+        self._stamps: list[int] = []
+        self._infos: list[object] = []
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._stamps)
+
+    def add(self, stamp_ns: int, info) -> None:
+        """Keep `info` for header stamp `stamp_ns` (a later one with the same stamp replaces it)."""
+        with self._lock:
+            index = bisect.bisect_left(self._stamps, stamp_ns)
+            if index < len(self._stamps) and self._stamps[index] == stamp_ns:
+                self._infos[index] = info
+                return
+            self._stamps.insert(index, stamp_ns)
+            self._infos.insert(index, info)
+            if self._capacity is not None and len(self._stamps) > self._capacity:
+                del self._stamps[0], self._infos[0]
+
+    def lookup(self, stamp_ns: int):
+        """Return the camera_info for an image stamped `stamp_ns`, or None when there is none at all."""
+        with self._lock:
+            if not self._stamps:
+                return None
+            index = bisect.bisect_right(self._stamps, stamp_ns)
+            return self._infos[max(index - 1, 0)]

@@ -12,7 +12,15 @@ import torch
 
 from .checkpoint import CheckpointError, load_checkpoint
 from .model import DepthAnythingV2
-from .preprocess import ENCODINGS, check_image, network_input_size, normalise_resized, to_rgb, upsample_depth
+from .preprocess import (
+    ENCODINGS,
+    check_image,
+    check_input_size,
+    check_work,
+    normalise_resized,
+    to_rgb,
+    upsample_depth,
+)
 from .variants import CHECKPOINTS, FORMAT_PTH, METRIC, RELATIVE
 
 _log = logging.getLogger(__name__)
@@ -94,11 +102,9 @@ class DepthEstimator:
         the variant's (or config.json's); a number forces a metric head, None a relative (ReLU) head.
         `compile` 'auto' compiles with torch.compile on CUDA only (one graph per input shape, see `warmup`).
         """
-        if int(input_size) < 14:
-            raise ValueError(f"input_size must be at least 14, got {input_size}")
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
-        self.input_size = int(input_size)
+        self.input_size = check_input_size(input_size)
         loaded = load_checkpoint(checkpoint, encoder, download=download)
         self.checkpoint_path = loaded.path
         self.encoder = loaded.encoder
@@ -143,7 +149,7 @@ class DepthEstimator:
         self._staging_free.synchronize()  # the previous frame's copy out of the buffer has finished
         np.stack(images, out=staging.numpy())
         raw = staging.to(self.device, non_blocking=True)
-        self._staging_free.record()
+        self._staging_free.record(torch.cuda.current_stream(self.device))  # the copy runs on the target's stream
         return raw
 
     def estimate_raw(self, raw: torch.Tensor, encoding: str = "rgb8") -> torch.Tensor:
@@ -154,7 +160,7 @@ class DepthEstimator:
     def _infer(self, rgb: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) float RGB in [0, 1] on the device -> (B, H, W) float32 depth on the device."""
         h, w = rgb.shape[-2:]
-        size = network_input_size(h, w, self.input_size)
+        size = check_work(h, w, self.input_size)
         x = normalise_resized(rgb, size, self.dtype)
         if self.compiled and tuple(x.shape) not in self.compiled_shapes:
             self.compiled_shapes.append(tuple(x.shape))

@@ -128,13 +128,20 @@ def decode_compressed(msg) -> tuple[np.ndarray, str]:
         raise ImageDecodeError(
             f"compressedDepth images are not supported (format '{fmt}'); subscribe to the raw or the "
             "'compressed' (jpeg/png) transport")
-    buf = _as_uint8_buffer(msg.data)
+    return decode_encoded(_as_uint8_buffer(msg.data), f"compressed image (format '{fmt}')")
+
+
+def decode_encoded(buf: np.ndarray, what: str) -> tuple[np.ndarray, str]:
+    """Decode JPEG/PNG (any format OpenCV reads) bytes into ((H, W[, C]) array, encoding); `what` names the source.
+
+    Colour images come back as bgr8 (bgra8 with alpha; 16-bit colour reduced to its high byte), grey ones as mono8
+    or mono16 (16-bit PNG): the rule for compressed messages and for image files alike.
+    """
     if buf.size == 0:
-        raise ImageDecodeError(f"compressed image (format '{fmt}') has no data")
+        raise ImageDecodeError(f"{what} has no data")
     image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
-        raise ImageDecodeError(
-            f"compressed image (format '{fmt}', {buf.size} bytes) is corrupt or not JPEG/PNG")
+        raise ImageDecodeError(f"{what} ({buf.size} bytes) is corrupt or not an image format OpenCV decodes")
     if image.ndim == 2:
         if image.dtype == np.uint8:
             return image, 'mono8'
@@ -144,10 +151,9 @@ def decode_compressed(msg) -> tuple[np.ndarray, str]:
         return image, 'bgr8'
     elif image.dtype == np.uint8 and image.shape[2] == 4:
         return image, 'bgra8'
-    elif image.dtype == np.uint16 and image.shape[2] == 3:
-        return (image >> 8).astype(np.uint8), 'bgr8'
-    raise ImageDecodeError(
-        f"compressed image (format '{fmt}') decodes to an unsupported {image.dtype} array of shape {image.shape}")
+    elif image.dtype == np.uint16 and image.shape[2] in (3, 4):
+        return (image[..., :3] >> 8).astype(np.uint8), 'bgr8'
+    raise ImageDecodeError(f"{what} decodes to an unsupported {image.dtype} array of shape {image.shape}")
 
 
 def depth_image_fields(depth: np.ndarray) -> dict:

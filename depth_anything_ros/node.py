@@ -15,6 +15,7 @@ import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
@@ -22,15 +23,14 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from depth_anything_ros import node_params, ros_adapter
-from depth_anything_ros.camera import Intrinsics
+from depth_anything_ros import node_diagnostics, node_params, ros_adapter
+from depth_anything_ros.camera import CameraInfo as CameraInfoFields
+from depth_anything_ros.camera import CameraInfoHistory, Intrinsics, IntrinsicsError
 from depth_anything_ros.checkpoint import CheckpointError
-from depth_anything_ros.colorize import COLORMAPS, colorize, colormap_lut
+from depth_anything_ros.colorize import COLORMAPS
 from depth_anything_ros.estimator import DepthEstimator
 from depth_anything_ros.frame_slot import LatestFrameSlots
-from depth_anything_ros.geometry import PointCloudBuilder, ray_grid
-from depth_anything_ros.image_codec import ImageDecodeError, decode_compressed, decode_image
-from depth_anything_ros.preprocess import to_rgb8
+from depth_anything_ros.pipeline import FrameInput, FramePipeline
 from depth_anything_ros.stats import WindowStats
 
 RCLError = _rclpy.RCLError
@@ -46,6 +46,7 @@ NO_INPUT_WARN_S = 3.0  # active without images for this long: check publishers f
 ERROR_LOG_PERIOD_S = 10.0  # one log line per error kind, repeated at most this often
 RECENT_ERROR_S = 5.0  # diagnostics stay WARN this long after an error
 DIAGNOSTICS_PERIOD_S = 1.0
+CAMERA_INFO_HISTORY = 64  # camera_infos kept per camera to pair with images by stamp
 OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.VOLATILE)
 
@@ -70,17 +71,16 @@ class Camera:
     info_pub: object = None
     points_pub: object = None
     colored_pub: object = None
-    info: CameraInfo | None = None
+    infos: CameraInfoHistory = field(default_factory=lambda: CameraInfoHistory(CAMERA_INFO_HISTORY))
+    info_size: tuple[int, int] | None = None  # (width, height) the newest camera_info describes
     first_frame: float | None = None
     warned_no_info: bool = False
     warned_qos: bool = False
     frames_in: int = 0
     last_error: str = ""
     last_error_time: float = -math.inf
-    rays_key: object = None
-    rays: object = None
+    stamp_problem: str = ""  # why this camera's stamps cannot give a latency, "" when they can
     stats: WindowStats = field(default_factory=WindowStats)
-    cloud_builder: PointCloudBuilder = field(default_factory=PointCloudBuilder)  # keeps this camera's buffers
 
 
 class DepthAnythingNode(LifecycleNode):
@@ -88,37 +88,61 @@ class DepthAnythingNode(LifecycleNode):
 
     def __init__(self, **kwargs):
         super().__init__(NODE_NAME, **kwargs)
+        self._invalid: dict[str, str] = {}  # parameter -> why its startup value was refused
         for spec in node_params.PARAMS:
-            self.declare_parameter(spec.name, spec.default, spec.descriptor())
+            self._declare(spec)
         self._runtime = {s.name: self.get_parameter(s.name).value for s in node_params.PARAMS if s.runtime}
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._cameras: list[Camera] = []
         self._slots: LatestFrameSlots | None = None
         self._estimator = None
+        self._pipeline: FramePipeline | None = None
         self._worker: threading.Thread | None = None
+        self._worker_error = ""
         self._stop = threading.Event()
         self._active = False
         self._activated_at = 0.0
         self._status = "unconfigured"
+        self._failure = ""  # reason of the last failed transition, "" after a successful one
         self._error_logged: dict[str, float] = {}
         self._stats = WindowStats()
+        self._warm: set[tuple[int, int]] = set()  # (height, width) warmed up since activation
         self._qos_timer = None
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
+        for reason in self._invalid.values():
+            self.get_logger().error(reason)
 
     # ---------------------------------------------------------------- parameters
+
+    def _declare(self, spec: node_params.ParamSpec) -> None:
+        """Declare one parameter; a startup value it refuses is remembered (configure fails) and the default kept."""
+        try:
+            self.declare_parameter(spec.name, spec.default, spec.descriptor())
+        except (InvalidParameterValueException, InvalidParameterTypeException):
+            value = self._parameter_overrides[spec.name].value
+            self._invalid[spec.name] = (f"invalid parameter {spec.name} = {value!r}: must be "
+                                        f"{node_params.allowed(spec)}; configure fails until it is set to a valid "
+                                        "value")
+            self.declare_parameter(spec.name, spec.default, spec.descriptor(), ignore_override=True)
 
     def _on_set_parameters(self, params) -> SetParametersResult:
         """Validate a parameter change; run-time parameters apply to the next frame, the others on reconfigure."""
         values = {p.name: p.value for p in params}
-        current = {name: self.get_parameter(name).value for name in ("cloud.min_depth", "cloud.max_depth")}
+        current = {name: self.get_parameter(name).value for name in self._runtime}
         reason = node_params.validate({**current, **values}, COLORMAPS)
+        if reason is None:
+            try:
+                node_params.frame_options({**current, **{k: v for k, v in values.items() if k in current}})
+            except ValueError as exc:
+                reason = str(exc)
         if reason:
             return SetParametersResult(successful=False, reason=reason)
         for name, value in values.items():
             spec = node_params.SPECS.get(name)
             if spec is None:
                 continue
+            self._invalid.pop(name, None)
             if spec.runtime:
                 self._runtime[name] = value
             elif self._status != "unconfigured":
@@ -126,15 +150,22 @@ class DepthAnythingNode(LifecycleNode):
                                        "(deactivate, cleanup, configure, activate)")
         return SetParametersResult(successful=True)
 
+    def _fail(self, transition: str, reason: str) -> TransitionCallbackReturn:
+        """Log a failed transition, show it as ERROR in the diagnostics and return FAILURE."""
+        self._failure = f"{transition} failed: {reason}"
+        self.get_logger().error(self._failure)
+        return TransitionCallbackReturn.FAILURE
+
     # ---------------------------------------------------------------- lifecycle
 
     def on_configure(self, state) -> TransitionCallbackReturn:
         """Read parameters and create the subscriptions and publishers of every camera."""
+        if self._invalid:
+            return self._fail("configure", "; ".join(self._invalid.values()))
         self._config = {spec.name: self.get_parameter(spec.name).value for spec in node_params.PARAMS}
         reason = node_params.validate(self._config, COLORMAPS)
         if reason:
-            self.get_logger().error(f"configure failed: {reason}")
-            return TransitionCallbackReturn.FAILURE
+            return self._fail("configure", reason)
         self._runtime = {name: self._config[name] for name in self._runtime}
         reliability = (ReliabilityPolicy.RELIABLE if self._config["qos.reliability"] == "reliable"
                        else ReliabilityPolicy.BEST_EFFORT)
@@ -154,14 +185,14 @@ class DepthAnythingNode(LifecycleNode):
                 CompressedImage if compressed else Image, image_topic, lambda msg, i=index: self._on_image(i, msg),
                 self._input_qos, event_callbacks=events)
             cam.info_sub = self.create_subscription(
-                CameraInfo, topic(ns, "camera_info"), lambda msg, c=cam: setattr(c, "info", msg), self._input_qos)
+                CameraInfo, topic(ns, "camera_info"), lambda msg, c=cam: self._on_camera_info(c, msg), self._input_qos)
             cam.depth_pub = self.create_lifecycle_publisher(Image, topic(ns, "depth"), OUTPUT_QOS)
             cam.info_pub = self.create_lifecycle_publisher(CameraInfo, topic(ns, "depth/camera_info"), OUTPUT_QOS)
             cam.points_pub = self.create_lifecycle_publisher(PointCloud2, topic(ns, "points"), OUTPUT_QOS)
             cam.colored_pub = self.create_lifecycle_publisher(Image, topic(ns, "depth/colored"), OUTPUT_QOS)
             self._cameras.append(cam)
         self._slots = LatestFrameSlots(list(range(len(self._cameras))))
-        self._status = "inactive"
+        self._status, self._failure = "inactive", ""
         self.get_logger().info(
             f"configured: {len(self._cameras)} camera(s) ({', '.join(c.label for c in self._cameras)}), "
             f"{self._config['image_transport']} transport, {self._config['qos.reliability']} input QoS")
@@ -177,37 +208,29 @@ class DepthAnythingNode(LifecycleNode):
                     "model.encoder"], max_depth=cfg["model.max_depth"] or "auto",
                 device=cfg["device"], precision=cfg["precision"], input_size=cfg["model.input_size"],
                 compile=node_params.compile_mode(cfg["model.compile"]))
+            self._pipeline = FramePipeline(self._estimator)
         except (CheckpointError, ValueError, RuntimeError, OSError) as exc:
-            self._status = f"model not loaded: {exc}"
-            self.get_logger().error(f"activate failed, cannot load model '{cfg['model.checkpoint']}': {exc}")
-            return TransitionCallbackReturn.FAILURE
+            self._estimator = self._pipeline = None
+            self._status = "model not loaded"
+            return self._fail("activate", f"model not loaded, cannot load model '{cfg['model.checkpoint']}': {exc}")
         est = self._estimator
         self.get_logger().info(
             f"model {cfg['model.checkpoint']} ({est.encoder}, max depth {est.max_depth} m) on {est.device} "
             f"{str(est.dtype).replace('torch.', '')}, input size {est.input_size}, loaded in "
             f"{time.monotonic() - start:.1f} s")
-        for cam in self._cameras:
-            if est.compiled and cam.info is not None:
-                self._warmup(est, cam.info.height, cam.info.width)
-        self._lut_name = None
+        self._warm = set()
         self._stop.clear()
         self._slots.reopen()
         self._active = True
         self._activated_at = time.monotonic()
         for cam in self._cameras:
             cam.first_frame, cam.warned_qos, cam.frames_in = None, False, 0
+        self._worker_error = ""
         self._worker = threading.Thread(target=self._work, name="depth_anything_worker", daemon=True)
         self._worker.start()
         self._qos_timer = self.create_timer(1.0, self._check_input)
-        self._status = "active"
+        self._status, self._failure = "active", ""
         return super().on_activate(state)
-
-    def _warmup(self, est: DepthEstimator, height: int, width: int) -> None:
-        """Compile and run the network once for a height x width camera before its first frame."""
-        start = time.monotonic()
-        est.warmup(height, width)
-        self.get_logger().info(f"warmed up the compiled network for {width}x{height} images in "
-                               f"{time.monotonic() - start:.1f} s")
 
     def on_deactivate(self, state) -> TransitionCallbackReturn:
         """Stop processing and free the model (and its GPU memory)."""
@@ -218,7 +241,7 @@ class DepthAnythingNode(LifecycleNode):
     def on_cleanup(self, state) -> TransitionCallbackReturn:
         """Destroy every camera's subscriptions and publishers."""
         self._destroy_cameras()
-        self._status = "unconfigured"
+        self._status, self._failure = "unconfigured", ""
         return super().on_cleanup(state)
 
     def on_shutdown(self, state) -> TransitionCallbackReturn:
@@ -250,10 +273,7 @@ class DepthAnythingNode(LifecycleNode):
             self._qos_timer = None
         if self._estimator is not None:
             cuda = self._estimator.device.type == "cuda"
-            self._estimator = None
-            for cam in self._cameras:  # device buffers go with the model
-                cam.rays_key = cam.rays = None
-                cam.cloud_builder = PointCloudBuilder()
+            self._estimator = self._pipeline = None  # device buffers (rays, clouds) go with the pipeline
             if cuda:
                 torch.cuda.empty_cache()
 
@@ -279,6 +299,16 @@ class DepthAnythingNode(LifecycleNode):
         cam.frames_in += 1
         cam.stats.count("in")
         self._slots.put(index, Frame(msg, now))
+
+    def _on_camera_info(self, cam: Camera, msg: CameraInfo) -> None:
+        """Keep the camera_info by stamp for the worker to pair with images."""
+        cam.infos.add(Time.from_msg(msg.header.stamp).nanoseconds, msg)
+        if cam.info_size is None:
+            try:
+                intr = Intrinsics.from_camera_info(msg)
+                cam.info_size = (intr.width, intr.height)
+            except IntrinsicsError:
+                pass  # reported with the first frame that needs it
 
     def _on_incompatible_qos(self, cam: Camera) -> None:
         """Warn once, with the fix, when a publisher's QoS cannot reach our image subscription."""
@@ -307,117 +337,84 @@ class DepthAnythingNode(LifecycleNode):
     # ---------------------------------------------------------------- worker
 
     def _work(self) -> None:
-        """Worker loop: take the pending frames of all cameras, process them as batches, publish."""
-        est, slots, cameras = self._estimator, self._slots, self._cameras
-        while not self._stop.is_set():
-            batch = slots.take(timeout=0.2)
-            if batch and not self._stop.is_set():
-                try:
-                    self._process(est, [(cameras[i], frame) for i, frame in batch])
-                except (RuntimeError, ValueError) as exc:  # e.g. CUDA out of memory: report, keep the worker alive
-                    for i, _ in batch:
-                        self._report(cameras[i], f"processing failed: {type(exc).__name__}: {exc}")
+        """Worker loop: warm up new image sizes, take the pending frames of all cameras, process, publish."""
+        pipeline, slots, cameras = self._pipeline, self._slots, self._cameras
+        try:
+            while not self._stop.is_set():
+                self._warm_up(pipeline.estimator, cameras)
+                batch = slots.take(timeout=0.2)
+                if batch and not self._stop.is_set():
+                    self._process(pipeline, [(cameras[i], frame) for i, frame in batch])
+        except BaseException as exc:  # noqa: BLE001 - recorded so the diagnostics say the worker is gone
+            self._worker_error = f"{type(exc).__name__}: {exc}"
+            self.get_logger().fatal(f"processing thread stopped: {self._worker_error}; nothing is processed until "
+                                    "the node is deactivated and activated again")
+            raise
 
-    def _process(self, est: DepthEstimator, batch: list[tuple[Camera, Frame]]) -> None:
-        """Decode, run one forward pass per image size and publish every output of every frame in `batch`."""
-        start = time.perf_counter()
-        groups: dict[tuple, list] = {}
-        for cam, frame in batch:
-            try:
-                if isinstance(frame.msg, CompressedImage):
-                    image, encoding = decode_compressed(frame.msg)
-                else:
-                    image, encoding = decode_image(frame.msg)
-            except ImageDecodeError as exc:
-                self._report(cam, str(exc))
-                continue
-            groups.setdefault((image.shape, image.dtype.str, encoding), []).append((cam, frame, image))
-        self._stats.add("decode", (time.perf_counter() - start) / len(batch))
-        model_time = 0.0
-        for (_, _, encoding), items in groups.items():
-            t0 = time.perf_counter()
-            raw = est.upload([image for _, _, image in items], encoding)  # (B, H, W[, C]) as it came
-            t1 = time.perf_counter()
-            compiled = len(est.compiled_shapes)
-            depth = est.estimate_raw(raw, encoding)  # (B, H, W) float32 on the device
-            if len(est.compiled_shapes) > compiled:
-                self.get_logger().info(f"compiled the network for input shape {est.compiled_shapes[-1]} "
-                                       "(new image size or batch); this frame waited for it")
-            if est.device.type == "cuda":
-                torch.cuda.synchronize(est.device)
-            t2 = time.perf_counter()
-            model_time += t2 - t1
-            self._stats.add("upload", (t1 - t0) / len(items))
-            self._stats.add("inference", t2 - t1)
-            self._stats.add("batch_size", len(items))
+    def _warm_up(self, est: DepthEstimator, cameras: list[Camera]) -> None:
+        """Compile (and run once) the network for every new camera size, at the batch sizes its cameras imply."""
+        if not est.compiled:
+            return
+        sizes = [c.info_size for c in cameras if c.info_size is not None]
+        for width, height in sorted(set(sizes) - {(w, h) for h, w in self._warm}):
+            self._warm.add((height, width))
+            for batch in sorted({1, sizes.count((width, height))}):
+                start = time.monotonic()
+                est.warmup(height, width, batch)
+                self.get_logger().info(f"warmed up the compiled network for {width}x{height} images, batch {batch}, "
+                                       f"in {time.monotonic() - start:.1f} s")
+
+    def _process(self, pipeline: FramePipeline, batch: list[tuple[Camera, Frame]]) -> None:
+        """Run one batch of frames (one per camera) through the pipeline and publish what each produced."""
+        est, rt = pipeline.estimator, self._runtime
+        options = node_params.frame_options(rt)
+        inputs = [FrameInput(camera=cam.label, message=frame.msg, camera_info=self._camera_info(cam, frame),
+                             outputs=self._outputs(cam, frame)) for cam, frame in batch]
+        compiled = len(est.compiled_shapes)
+        results = pipeline.run(inputs, options)
+        if len(est.compiled_shapes) > compiled:
+            self.get_logger().info(f"compiled the network for input shape {est.compiled_shapes[-1]} "
+                                   "(new image size or batch); this frame waited for it")
+        for (cam, frame), result in zip(batch, results, strict=True):
             if self._stop.is_set():
                 return
-            for i, (cam, frame, _) in enumerate(items):
-                self._publish(est, cam, frame, depth[i], raw[i:i + 1], encoding)
-        done = [cam for group in groups.values() for cam, _, _ in group]
-        if done:
-            self._stats.add("non_model", (time.perf_counter() - start - model_time) / len(done))
-
-    def _publish(self, est: DepthEstimator, cam: Camera, frame: Frame, depth, raw, encoding: str) -> None:
-        """Publish depth, its camera_info, the cloud and the colourised depth of one frame (input header kept)."""
-        header = frame.msg.header
-        rt = self._runtime
-        height, width = depth.shape
-        t0 = time.perf_counter()
-        if rt["depth.scale"] != 1.0:
-            depth = depth * rt["depth.scale"]
-        depth_msg = ros_adapter.depth_msg(header, depth.float().cpu().numpy())
-        intr, source = self._intrinsics(cam, width, height)
-        info_msg = ros_adapter.camera_info_msg(header, intr, source) if intr is not None else None
-        t1 = time.perf_counter()
-        cloud_msg = None
-        if rt["cloud.enabled"] and intr is not None and cam.points_pub.get_subscription_count() > 0:
-            rays = self._rays(cam, intr, depth.device)
-            if rays is not None:
-                colour = to_rgb8(raw, encoding)[0].permute(1, 2, 0) if rt["cloud.color"] else None
-                max_depth = rt["cloud.max_depth"] if rt["cloud.max_depth"] > 0 else math.inf
-                cloud = cam.cloud_builder.build(depth, rays, colour, stride=rt["cloud.stride"],
-                                                  min_depth=rt["cloud.min_depth"], max_depth=max_depth,
-                                                  organized=rt["cloud.organized"])
-                cloud_msg = ros_adapter.cloud_msg(header, cloud)
-        t2 = time.perf_counter()
-        colored_msg = None
-        if rt["colored.enabled"] and cam.colored_pub.get_subscription_count() > 0:
-            colored_msg = ros_adapter.rgb_msg(header, self._colorize(est, depth, rt))
-        t3 = time.perf_counter()
-        if self._stop.is_set():
-            return
-        try:
-            for pub, msg in ((cam.info_pub, info_msg), (cam.depth_pub, depth_msg), (cam.points_pub, cloud_msg),
-                             (cam.colored_pub, colored_msg)):
-                if msg is not None:
-                    pub.publish(msg)
-        except RCLError:
-            if self.context.ok():
-                raise
-            return  # SIGINT shut the context down while we were publishing; main() stops the worker next
-        t4 = time.perf_counter()
-        self._stats.add("depth", t1 - t0)
-        if cloud_msg is not None:
-            self._stats.add("cloud", t2 - t1)
-        if colored_msg is not None:
-            self._stats.add("colorize", t3 - t2)
-        self._stats.add("publish", t4 - t3)
-        latency = (self.get_clock().now() - Time.from_msg(header.stamp)).nanoseconds * 1e-9
-        cam.stats.add("latency", latency)
-        cam.stats.count("out")
-
-    def _intrinsics(self, cam: Camera, width: int, height: int):
-        """Return (Intrinsics of a width x height image, the CameraInfo they come from or None) or (None, None)."""
-        info = cam.info
-        if info is not None:
+            for problem in result.problems:
+                self._report(cam, problem.text())
             try:
-                return Intrinsics.from_camera_info(info).scaled_to(width, height), info
-            except ValueError as exc:
-                self._report(cam, f"camera_info unusable for a {width}x{height} image: {exc}")
-                return None, None
-        if time.monotonic() - cam.first_frame < CAMERA_INFO_GRACE_S:
-            return None, None
+                self._publish(cam, frame, result)
+            except RCLError:
+                if self.context.ok():
+                    raise
+                return  # SIGINT shut the context down while we were publishing; main() stops the worker next
+            except Exception as exc:  # noqa: BLE001 - one camera's failure never costs the others their outputs
+                self._report(cam, f"publishing failed: {type(exc).__name__}: {exc}")
+
+    def _outputs(self, cam: Camera, frame: Frame) -> tuple[str, ...]:
+        """Return the outputs to compute for a frame: depth always, the others while enabled and subscribed."""
+        rt = self._runtime
+        outputs = ["depth", "camera_info"]
+        if rt["cloud.enabled"] and cam.points_pub.get_subscription_count() > 0:
+            outputs.append("points")
+        if rt["colored.enabled"] and cam.colored_pub.get_subscription_count() > 0:
+            outputs.append("colored")
+        if len(cam.infos) == 0 and not self._fallback_fov(cam):
+            outputs = [o for o in outputs if o not in ("camera_info", "points")]
+        return tuple(outputs)
+
+    def _camera_info(self, cam: Camera, frame: Frame):
+        """Return the camera_info paired with the frame by stamp, the FOV fallback pinhole, or None."""
+        info = cam.infos.lookup(Time.from_msg(frame.msg.header.stamp).nanoseconds)
+        if info is None and self._fallback_fov(cam) and hasattr(frame.msg, "width"):
+            fov = self._runtime["camera.fallback_fov_deg"]
+            return CameraInfoFields.from_fov(frame.msg.width, frame.msg.height, fov)
+        if info is None and self._fallback_fov(cam):  # compressed: size known after decoding
+            return None
+        return info
+
+    def _fallback_fov(self, cam: Camera) -> bool:
+        """Return True when no camera_info came within the grace period and the FOV fallback is on (warned once)."""
+        if len(cam.infos) or cam.first_frame is None or time.monotonic() - cam.first_frame < CAMERA_INFO_GRACE_S:
+            return False
         fov = self._runtime["camera.fallback_fov_deg"]
         if not cam.warned_no_info:
             cam.warned_no_info = True
@@ -425,33 +422,39 @@ class DepthAnythingNode(LifecycleNode):
             then = (f"using an ideal pinhole with a {fov} degree field of view (camera.fallback_fov_deg)" if fov > 0
                     else "publishing depth only; set camera.fallback_fov_deg for a cloud without camera_info")
             self.get_logger().warning(f"no camera_info on {topic} after {CAMERA_INFO_GRACE_S:.0f} s: {then}")
-        if fov > 0:
-            return Intrinsics.from_fov(width, height, fov), None
-        return None, None
+        return fov > 0
 
-    def _rays(self, cam: Camera, intr, device):
-        """Return the cached (H, W, 3) float32 ray grid of `intr` on `device`, or None when it cannot be built."""
-        undistort = self._runtime["camera.undistort"]
-        key = (intr, undistort, str(device))
-        if cam.rays_key != key:
-            try:
-                cam.rays = torch.from_numpy(ray_grid(intr, undistort)).to(device)
-            except ValueError as exc:
-                self._report(cam, f"cannot back-project with this camera_info: {exc}")
-                return None
-            cam.rays_key = key
-        return cam.rays
-
-    def _colorize(self, est: DepthEstimator, depth, rt):
-        """Return the (H, W, 3) uint8 RGB colourised depth, range 0 .. the model's max depth x depth.scale."""
-        if self._lut_name != rt["colored.colormap"]:
-            self._lut = colormap_lut(rt["colored.colormap"])
-            self._lut_name = rt["colored.colormap"]
-        top = (est.max_depth or 1.0) * rt["depth.scale"]
-        return colorize(depth, 0.0, top, self._lut).cpu().numpy()
+    def _publish(self, cam: Camera, frame: Frame, result) -> None:
+        """Publish what the pipeline produced for one frame, each with the input image's header."""
+        header = frame.msg.header
+        t0 = time.perf_counter()
+        msgs = ((cam.info_pub, result.camera_info and ros_adapter.camera_info_msg(header, result.camera_info)),
+                (cam.depth_pub, result.depth is not None and ros_adapter.depth_msg(header, result.depth)),
+                (cam.points_pub, result.cloud and ros_adapter.cloud_msg(header, result.cloud)),
+                (cam.colored_pub, result.colored is not None and ros_adapter.rgb_msg(header, result.colored)))
+        if self._stop.is_set():
+            return
+        published = 0
+        for pub, msg in msgs:
+            if msg:
+                pub.publish(msg)
+                published += 1
+        for stage, seconds in result.seconds.items():
+            self._stats.add(stage, seconds)
+        self._stats.add("publish", time.perf_counter() - t0)
+        if not published:
+            return
+        latency = node_diagnostics.stamp_latency(self.get_clock().now().nanoseconds,
+                                                 Time.from_msg(header.stamp).nanoseconds)
+        if latency.problem and not cam.stamp_problem:
+            self.get_logger().warning(f"{cam.label}: {latency.problem}; latency is not reported")
+        cam.stamp_problem = latency.problem
+        if latency.seconds is not None:
+            cam.stats.add("latency", latency.seconds)
+        cam.stats.count("out")
 
     def _report(self, cam: Camera, message: str) -> None:
-        """Record an input error for diagnostics; log it once, then at most every ERROR_LOG_PERIOD_S."""
+        """Record a frame problem for diagnostics; log it once, then at most every ERROR_LOG_PERIOD_S."""
         now = time.monotonic()
         cam.last_error, cam.last_error_time = message, now
         cam.stats.count("errors")
@@ -459,7 +462,7 @@ class DepthAnythingNode(LifecycleNode):
         last = self._error_logged.get(key)
         if last is None or now - last >= ERROR_LOG_PERIOD_S:
             self._error_logged[key] = now
-            self.get_logger().error(f"{key} (frame skipped; repeats logged every {ERROR_LOG_PERIOD_S:.0f} s)")
+            self.get_logger().error(f"{key} (repeats logged every {ERROR_LOG_PERIOD_S:.0f} s)")
 
     # ---------------------------------------------------------------- diagnostics
 
@@ -469,44 +472,37 @@ class DepthAnythingNode(LifecycleNode):
         ms = {name: f"{value * 1e3:.2f}" for name, value in means.items()}
         est = self._estimator
         fqn = self.get_fully_qualified_name()
-        values = {"state": self._status, "model": self._config_value("model.checkpoint"),
+        values = {"state": self._status, "model": self.get_parameter("model.checkpoint").value,
                   "device": str(est.device) if est else "-",
                   "precision": str(est.dtype).replace("torch.", "") if est else "-",
                   "input size": est.input_size if est else "-",
                   "batch size": f"{means.get('batch_size', 0):.2f}"}
-        for stage in ("inference", "decode", "upload", "depth", "cloud", "colorize", "publish", "non_model"):
-            values[f"{stage.replace('_', '-')} ms"] = ms.get(stage, "-")
-        if self._status.startswith("model not loaded"):
-            level, message = "ERROR", self._status
-        else:
-            level, message = "OK", self._status
-        statuses = [ros_adapter.diagnostic_status(f"{fqn}: model", fqn, level, message, values)]
+        for stage in ("inference", "decode", "upload", "depth", "cloud", "colorize", "publish"):
+            values[f"{stage} ms"] = ms.get(stage, "-")
+        failure = self._failure or ("; ".join(self._invalid.values()) if self._invalid else "")
+        worker_alive = self._worker is not None and self._worker.is_alive()
+        state = node_diagnostics.model_state(self._status, failure, worker_alive, self._active)
+        statuses = [ros_adapter.diagnostic_status(f"{fqn}: model", fqn, state.level, state.message, values)]
         now = time.monotonic()
         for index, cam in enumerate(self._cameras):
             _, rates, cam_means = cam.stats.snapshot()
-            recent_error = now - cam.last_error_time < RECENT_ERROR_S
-            if not self._active:
-                level, message = "OK", self._status
-            elif recent_error:
-                level, message = "WARN", f"input error: {cam.last_error}"
-            elif cam.frames_in == 0 and now - self._activated_at > NO_INPUT_WARN_S:
-                level, message = "WARN", f"no images on {cam.label}"
-            else:
-                level, message = "OK", "processing"
-            statuses.append(ros_adapter.diagnostic_status(f"{fqn}: camera {cam.label}", fqn, level, message, {
+            recent = cam.last_error if now - cam.last_error_time < RECENT_ERROR_S else ""
+            idle = (f"no images on {cam.label}" if cam.frames_in == 0 and now - self._activated_at > NO_INPUT_WARN_S
+                    else "")
+            cstate = node_diagnostics.camera_state(self._active, self._status, recent, idle, cam.stamp_problem)
+            latency = f"{cam_means['latency'] * 1e3:.1f}" if "latency" in cam_means else "-"
+            statuses.append(ros_adapter.diagnostic_status(f"{fqn}: camera {cam.label}", fqn, cstate.level,
+                                                          cstate.message, {
                 "input rate hz": f"{rates.get('in', 0.0):.2f}",
                 "output rate hz": f"{rates.get('out', 0.0):.2f}",
-                "latency ms": f"{cam_means['latency'] * 1e3:.1f}" if "latency" in cam_means else "-",
+                "latency ms": latency if not cam.stamp_problem else f"unknown: {cam.stamp_problem}",
                 "frames received": self._slots.received[index] if self._slots else 0,
                 "frames dropped": self._slots.dropped[index] if self._slots else 0,
-                "camera_info": "received" if cam.info is not None else "missing",
+                "camera_info": "received" if len(cam.infos) else "missing",
                 "error rate hz": f"{rates.get('errors', 0.0):.2f}",
                 "last error": cam.last_error or "-",
             }))
         self._diag_pub.publish(ros_adapter.diagnostic_array(self.get_clock().now().to_msg(), statuses))
-
-    def _config_value(self, name: str):
-        return self.get_parameter(name).value
 
 
 def main(args=None) -> None:

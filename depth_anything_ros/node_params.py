@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
+from depth_anything_ros.pipeline import FrameOptions
+from depth_anything_ros.preprocess import check_input_size
+
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
           float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
           list: ParameterType.PARAMETER_STRING_ARRAY}
@@ -53,7 +56,8 @@ PARAMS: tuple[ParamSpec, ...] = (
               "Metric head scale in metres (hypersim 20, vkitti 80); 0 = auto: the variant's, config.json's or "
               "known from the official file name.", low=0.0, high=1000.0),
     ParamSpec("model.input_size", 518,
-              "Network input size: the shorter image side is resized to at least this, rounded to a multiple of 14.",
+              "Network input size, a multiple of 14: the shorter image side is resized to at least this (the "
+              "official rule).",
               low=14, high=4096),
     ParamSpec("model.compile", "auto",
               "torch.compile the network (one graph per input shape, each compile logged) and warm it up at "
@@ -119,8 +123,14 @@ def validate(values: dict[str, object], colormaps: tuple[str, ...] = ()) -> str 
     device = values.get("device")
     if device is not None and not _DEVICE.match(str(device)):
         return f"device must be auto, cpu, cuda or cuda:N, got '{device}'"
+    size = values.get("model.input_size")
+    if size is not None:
+        try:
+            check_input_size(size)
+        except ValueError as exc:
+            return f"model.input_size: {exc}"
     colormap = values.get("colored.colormap")
-    if colormap is not None and colormaps and colormap not in colormaps:
+    if colormap is not None and colormaps and str(colormap).lower() not in colormaps:
         return f"colored.colormap must be one of {', '.join(colormaps)}, got '{colormap}'"
     cameras = values.get("cameras")
     if cameras is not None:
@@ -136,6 +146,24 @@ def validate(values: dict[str, object], colormaps: tuple[str, ...] = ()) -> str 
     if low is not None and high is not None and high > 0 and low >= high:
         return f"cloud.min_depth ({low}) must be smaller than cloud.max_depth ({high}; 0 = no limit)"
     return None
+
+
+def frame_options(values: dict[str, object]) -> FrameOptions:
+    """Return the pipeline's per-frame options from the run-time parameters (ValueError naming a bad value)."""
+    return FrameOptions(depth_scale=values["depth.scale"], cloud_stride=values["cloud.stride"],
+                        cloud_min_depth=values["cloud.min_depth"], cloud_max_depth=values["cloud.max_depth"],
+                        cloud_color=values["cloud.color"], cloud_organized=values["cloud.organized"],
+                        colormap=values["colored.colormap"], undistort=values["camera.undistort"])
+
+
+def allowed(spec: ParamSpec) -> str:
+    """Describe the values a parameter accepts, in words, for error messages."""
+    if spec.choices:
+        return "one of " + ", ".join(spec.choices)
+    if spec.low is not None:
+        kind = "a number" if isinstance(spec.default, float) else "an integer"
+        return f"{kind} in [{spec.low:g}, {spec.high:g}]"
+    return f"a {type(spec.default).__name__}"
 
 
 def compile_mode(value: object) -> bool | str:

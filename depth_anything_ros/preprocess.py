@@ -12,6 +12,27 @@ import torch.nn.functional as F
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 PATCH = 14
+# Bounded work per frame: the lower-bound resize makes the long side grow with the aspect ratio, so a 1 x 384 image
+# would need a 518 x 198,912 network input. Images outside these bounds are refused before any work is done.
+MIN_IMAGE_SIDE = 2
+MAX_ASPECT_RATIO = 8.0
+MAX_NETWORK_PIXELS = 9  # times input_size ** 2 (an aspect ratio of 8 needs about 8)
+
+
+MAX_INPUT_SIZE = 4096
+
+
+def check_input_size(input_size) -> int:
+    """Return input_size as an int, or raise ValueError unless it is a multiple of 14 in [14, MAX_INPUT_SIZE]."""
+    if isinstance(input_size, bool) or not isinstance(input_size, (int, np.integer)) or \
+            not PATCH <= input_size <= MAX_INPUT_SIZE or input_size % PATCH:
+        raise ValueError(f"input size must be a multiple of {PATCH} between {PATCH} and {MAX_INPUT_SIZE} (518 is the "
+                         f"official one), got {input_size!r}")
+    return int(input_size)
+
+
+class ImageSizeError(ValueError):
+    """An image whose network input would be degenerate or unreasonably large; the message says which bound."""
 
 # encoding -> (channels, numpy dtype, full-scale value, channel indices that give R, G, B)
 ENCODINGS: dict[str, tuple[int, type, float, tuple[int, int, int]]] = {
@@ -44,6 +65,26 @@ def network_input_size(height: int, width: int, input_size: int = 518) -> tuple[
     scale_h, scale_w = input_size / height, input_size / width
     scale = scale_w if scale_w > scale_h else scale_h
     return _multiple_of(scale * height, input_size), _multiple_of(scale * width, input_size)
+
+
+def check_work(height: int, width: int, input_size: int) -> tuple[int, int]:
+    """Return the network input size of a height x width image, or raise ImageSizeError when the work is unbounded.
+
+    Refused: a side under MIN_IMAGE_SIDE px, an aspect ratio over MAX_ASPECT_RATIO, or a network input of more than
+    MAX_NETWORK_PIXELS x input_size ** 2 pixels. Nothing is allocated before the check.
+    """
+    if min(height, width) < MIN_IMAGE_SIDE:
+        raise ImageSizeError(f"image of {width}x{height} pixels is too small: both sides must be at least "
+                             f"{MIN_IMAGE_SIDE} pixels")
+    aspect = max(height, width) / min(height, width)
+    if aspect > MAX_ASPECT_RATIO:
+        raise ImageSizeError(f"image of {width}x{height} pixels has an aspect ratio of {aspect:.1f}, more than "
+                             f"{MAX_ASPECT_RATIO:g}: its network input would be {aspect:.0f} times input_size long")
+    size = network_input_size(height, width, input_size)
+    if size[0] * size[1] > MAX_NETWORK_PIXELS * input_size ** 2:
+        raise ImageSizeError(f"image of {width}x{height} pixels needs a {size[1]}x{size[0]} network input, more "
+                             f"than {MAX_NETWORK_PIXELS} x input_size^2 pixels")
+    return size
 
 
 def check_image(image: np.ndarray, encoding: str) -> None:

@@ -46,33 +46,14 @@ def cloud_msg(header, cloud) -> PointCloud2:
     return msg
 
 
-def camera_info_msg(header, intr, source=None) -> CameraInfo:
-    """Return the CameraInfo of an image described by `intr` (camera.Intrinsics), with `header`.
-
-    `source` (the camera's CameraInfo) is copied as it is when its size equals `intr`'s; for a resized image K and P
-    take `intr`'s (scaled) values, P keeps the source's Tx, Ty scaled and binning/ROI are cleared.
-    Without `source` (field-of-view fallback) it describes an ideal pinhole camera.
-    """
-    msg = CameraInfo(header=header, height=intr.height, width=intr.width)
-    if source is not None and (source.width, source.height) == (intr.width, intr.height):
-        msg.distortion_model = source.distortion_model
-        msg.d = list(source.d)
-        msg.k, msg.r, msg.p = list(source.k), list(source.r), list(source.p)
-        msg.binning_x, msg.binning_y, msg.roi = source.binning_x, source.binning_y, source.roi
-        return msg
-    fx, fy, cx, cy = intr.fx, intr.fy, intr.cx, intr.cy
-    msg.distortion_model = intr.distortion_model or "plumb_bob"
-    msg.d = [float(v) for v in intr.d]
-    msg.k = [float(v) for v in intr.camera_matrix().reshape(-1)]
-    tx = ty = 0.0
-    if source is not None:
-        msg.r = list(source.r)
-        sx = intr.width / source.width if source.width else 1.0
-        sy = intr.height / source.height if source.height else 1.0
-        tx, ty = float(source.p[3]) * sx, float(source.p[7]) * sy
-    else:
-        msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    msg.p = [fx, 0.0, cx, tx, 0.0, fy, cy, ty, 0.0, 0.0, 1.0, 0.0]
+def camera_info_msg(header, info) -> CameraInfo:
+    """Return the CameraInfo of camera.CameraInfo fields (the pipeline's depth camera_info) with `header`."""
+    msg = CameraInfo(header=header, height=info.height, width=info.width, distortion_model=info.distortion_model,
+                     binning_x=info.binning_x, binning_y=info.binning_y)
+    msg.d, msg.k, msg.r, msg.p = list(info.d), list(info.k), list(info.r), list(info.p)
+    x0, y0, height, width, rectify = info.roi
+    msg.roi.x_offset, msg.roi.y_offset, msg.roi.height, msg.roi.width = x0, y0, height, width
+    msg.roi.do_rectify = bool(rectify)
     return msg
 
 

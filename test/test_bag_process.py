@@ -21,6 +21,7 @@ from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag
 from depth_anything_ros.camera import Intrinsics
 from depth_anything_ros.cli import main
 from depth_anything_ros.estimator import DepthEstimator
+from depth_anything_ros.pipeline import FrameOptions
 from depth_anything_ros.geometry import points_from_cloud, ray_grid
 
 OUT_TYPES = {"/camera/depth": messages.IMAGE, "/camera/depth/camera_info": messages.CAMERA_INFO,
@@ -85,8 +86,9 @@ def test_process_selected_outputs_scale_compressed_input_and_cli(tmp_path, estim
     write_sample_bag(tmp_path / "in", SampleConfig(**SMALL, encoding="jpeg", namespace="/front"))
     process_bag(tmp_path / "in", tmp_path / "plain", estimator, ProcessOptions(progress=False, outputs=("depth",)))
     process_bag(tmp_path / "in", tmp_path / "scaled", estimator,
-                ProcessOptions(progress=False, outputs=("depth", "points"), depth_scale=0.5, stride=4,
-                               organized=False, color=False))
+                ProcessOptions(progress=False, outputs=("depth", "points"),
+                               frame=FrameOptions(depth_scale=0.5, cloud_stride=4, cloud_organized=False,
+                                                  cloud_color=False)))
     plain, scaled = by_topic(read_bag(tmp_path / "plain")), by_topic(read_bag(tmp_path / "scaled"))
     assert "/front/points" not in plain and "/front/depth/colored" not in scaled
     d1 = image_codec.depth_from_image(plain["/front/depth"][0].msg)
@@ -143,10 +145,16 @@ def test_unknown_encoding_is_a_clear_error(tmp_path, estimator, sample_bag):
                                               "is_bigendian": 0, "step": msg.step, "data": msg.data})
         records.append((r.topic, r.msgtype, r.log_time, msg))
     write_bag(tmp_path / "in", records, storage="sqlite3")
-    with pytest.raises(BagError, match=r"/camera/image message at stamp 1700000000\.0+ s: unsupported image "
-                                       r"encoding 'yuv420_weird'"):
-        process_bag(tmp_path / "in", tmp_path / "out", estimator, ProcessOptions(progress=False))
+    with pytest.raises(BagError, match=r"/camera/image message at stamp 1700000000\.0+ s: image rejected: "
+                                       r"unsupported image encoding 'yuv420_weird'.*--strict"):
+        process_bag(tmp_path / "in", tmp_path / "out", estimator, ProcessOptions(progress=False, strict=True))
     assert by_topic(read_bag(tmp_path / "out")) is not None  # the partial output is still a valid bag
+    summary = process_bag(tmp_path / "in", tmp_path / "lenient", estimator, ProcessOptions(progress=False))
+    frames = SMALL["frames"]
+    assert summary.frames_done == frames and summary.skipped == dict.fromkeys(
+        ("depth", "camera_info", "points", "colored"), frames)
+    assert f"skipped: depth of {frames} frame(s)" in summary.text()
+    assert "/camera/depth" not in by_topic(read_bag(tmp_path / "lenient"))
 
 
 def test_ctrl_c_leaves_a_readable_bag(tmp_path, synthetic_vits_checkpoint, ros_env, cli):

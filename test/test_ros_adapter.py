@@ -7,7 +7,8 @@ from sensor_msgs.msg import CameraInfo, PointField
 from std_msgs.msg import Header
 
 from depth_anything_ros import node_params, ros_adapter
-from depth_anything_ros.camera import Intrinsics
+from depth_anything_ros.camera import CameraInfo as CameraInfoFields
+from depth_anything_ros.camera import Intrinsics, image_camera
 from depth_anything_ros.geometry import PointCloudBuilder, ray_grid
 
 
@@ -50,29 +51,45 @@ def source_info():
     return info
 
 
+def depth_info_msg(info, width, height):
+    return ros_adapter.camera_info_msg(header(), image_camera(info, width, height)[1])
+
+
 def test_camera_info_is_copied_for_the_same_size():
     info = source_info()
-    msg = ros_adapter.camera_info_msg(header(), Intrinsics.from_camera_info(info), info)
+    info.binning_x, info.roi.do_rectify = 1, True
+    msg = depth_info_msg(info, 640, 480)
     np.testing.assert_array_equal(msg.k, info.k)
     np.testing.assert_array_equal(msg.p, info.p)
+    np.testing.assert_array_equal(msg.r, info.r)
     assert list(msg.d) == list(info.d) and msg.header.frame_id == "cam_optical_frame"
+    assert msg.binning_x == 1 and msg.roi.do_rectify
+
+
+def test_zero_p_is_published_as_k_with_zero_translation():
+    info = source_info()
+    info.p = [0.0] * 12
+    msg = depth_info_msg(info, 640, 480)
+    np.testing.assert_array_equal(msg.p, [500.0, 0, 320, 0, 0, 500, 240, 0, 0, 0, 1, 0])
+    np.testing.assert_array_equal(msg.k, info.k)
 
 
 def test_camera_info_is_scaled_for_a_uniform_resize():
     info = source_info()
-    intr = Intrinsics.from_camera_info(info).scaled_to(320, 240)
-    msg = ros_adapter.camera_info_msg(header(), intr, info)
+    msg = depth_info_msg(info, 320, 240)
     assert (msg.width, msg.height) == (320, 240)
     np.testing.assert_allclose(msg.k, [250, 0, 160, 0, 250, 120, 0, 0, 1])
     np.testing.assert_allclose(msg.p, [240, 0, 159, -24, 0, 240, 119, 0, 0, 0, 1, 0])
-    assert list(msg.d) == list(info.d)
+    np.testing.assert_array_equal(msg.r, info.r)
+    assert list(msg.d) == list(info.d) and msg.binning_x == 0 and msg.roi.width == 0
 
 
 def test_camera_info_of_the_fov_fallback_is_an_ideal_pinhole():
-    msg = ros_adapter.camera_info_msg(header(), Intrinsics.from_fov(64, 48, 90.0))
+    msg = depth_info_msg(CameraInfoFields.from_fov(64, 48, 90.0), 64, 48)
     np.testing.assert_allclose(msg.k, [32, 0, 31.5, 0, 32, 23.5, 0, 0, 1])
+    np.testing.assert_allclose(msg.p, [32, 0, 31.5, 0, 0, 32, 23.5, 0, 0, 0, 1, 0])
     np.testing.assert_allclose(msg.r, np.eye(3).reshape(-1))
-    assert msg.distortion_model == "plumb_bob" and list(msg.d) == []
+    assert msg.distortion_model == "plumb_bob" and list(msg.d) == [0.0] * 5
 
 
 def test_diagnostic_array():

@@ -38,13 +38,53 @@ def make_estimator(args: argparse.Namespace) -> object:
     """DepthEstimator from the model options; unset options keep DepthEstimator's defaults."""
     from depth_anything_ros.estimator import DepthEstimator
 
-    if args.input_size < 14 or args.input_size % 14:
-        raise BagError(f"invalid --input-size {args.input_size}: must be a positive multiple of 14")
+    from depth_anything_ros.preprocess import check_input_size
+
+    try:
+        check_input_size(args.input_size)
+    except ValueError as exc:
+        raise BagError(f"invalid --input-size: {exc}") from None
     options = {"encoder": args.encoder, "max_depth": args.model_max_depth}
     compile_mode = {"on": True, "off": False}.get(args.compile, "auto")
     return DepthEstimator(checkpoint=args.checkpoint, device=args.device, precision=args.precision,
                           input_size=args.input_size, compile=compile_mode,
                           **{k: v for k, v in options.items() if v is not None})
+
+
+def add_frame_options(p: argparse.ArgumentParser, cloud_layout: bool = True) -> None:
+    """Per-frame output options (pipeline.FrameOptions), shared by process and estimate."""
+    g = p.add_argument_group("outputs", "as the node's parameters of the same meaning (depth.scale, cloud.*, "
+                                        "colored.colormap, camera.undistort)")
+    g.add_argument("--depth-scale", type=float, default=1.0,
+                   help="multiply the estimated depth by this (depth.scale; bag evaluate --align scale suggests it)")
+    g.add_argument("--stride", type=int, default=1, help="cloud: every n-th row and column (default 1)")
+    g.add_argument("--min-depth", type=float, default=0.0,
+                   help="cloud: points closer than this (metres) are invalid (default 0)")
+    g.add_argument("--max-depth-cloud", type=float, default=0.0,
+                   help="cloud: points farther than this (metres) are invalid (default 0: no limit)")
+    if cloud_layout:
+        g.add_argument("--unorganized", action="store_true",
+                       help="cloud: drop invalid points (height 1, is_dense) instead of keeping the image grid "
+                            "with NaN")
+        g.add_argument("--no-undistort", action="store_true",
+                       help="treat images as rectified even when camera_info has distortion coefficients")
+    g.add_argument("--no-color", action="store_true", help="cloud: leave out the packed rgb field")
+    g.add_argument("--colormap", default="turbo",
+                   help="colormap of the colourised depth (0 m .. the model's max depth x --depth-scale), any "
+                        "OpenCV name (default turbo)")
+
+
+def frame_options(args: argparse.Namespace) -> object:
+    """pipeline.FrameOptions from the options of add_frame_options; BagError naming the problem."""
+    from depth_anything_ros.pipeline import FrameOptions
+
+    try:
+        return FrameOptions(depth_scale=args.depth_scale, cloud_stride=args.stride, cloud_min_depth=args.min_depth,
+                            cloud_max_depth=args.max_depth_cloud, cloud_color=not args.no_color,
+                            cloud_organized=not getattr(args, "unorganized", False), colormap=args.colormap,
+                            undistort=not getattr(args, "no_undistort", False))
+    except ValueError as exc:
+        raise BagError(f"invalid output options: {exc}") from exc
 
 
 def _storage(p: argparse.ArgumentParser) -> None:
@@ -119,21 +159,10 @@ def _register_process(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--topics", default=",".join(OUTPUTS),
                    help=f"comma-separated outputs to write, of {','.join(OUTPUTS)} (default all)")
     add_model_options(p)
-    g = p.add_argument_group("outputs", "as the node's parameters of the same names")
-    g.add_argument("--depth-scale", type=float, default=1.0,
-                   help="multiply the estimated depth by this (depth.scale; bag evaluate --align scale suggests it)")
-    g.add_argument("--stride", type=int, default=1, help="cloud: every n-th row and column (default 1)")
-    g.add_argument("--min-depth", type=float, default=0.0,
-                   help="cloud: points closer than this (metres) are invalid; also the near end of the colour scale")
-    g.add_argument("--max-depth-cloud", type=float, default=0.0,
-                   help="cloud: points farther than this (metres) are invalid, 0 = no limit; also the far end of the "
-                        "colour scale (0: the model's max depth)")
-    g.add_argument("--unorganized", action="store_true",
-                   help="cloud: drop invalid points (height 1, is_dense) instead of keeping the image grid with NaN")
-    g.add_argument("--no-color", action="store_true", help="cloud: leave out the packed rgb field")
-    g.add_argument("--no-undistort", action="store_true",
-                   help="treat images as rectified even when camera_info has distortion coefficients")
-    g.add_argument("--colormap", default="turbo", help="colormap of depth/colored, any OpenCV name (default turbo)")
+    add_frame_options(p)
+    p.add_argument("--strict", action="store_true",
+                   help="stop at the first frame with a problem (bad image, unusable camera_info, model failure) "
+                        "instead of skipping what it costs and counting it in the summary")
     _storage(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_process)
@@ -146,9 +175,8 @@ def run_process(args: argparse.Namespace) -> int:
     opts = ProcessOptions(
         image_topic=args.image_topic, camera_info_topic=args.camera_info_topic,
         outputs=tuple(t.strip() for t in args.topics.split(",") if t.strip()), storage=args.storage,
-        batch=args.batch, depth_scale=args.depth_scale, stride=args.stride, min_depth=args.min_depth,
-        max_depth=args.max_depth_cloud, organized=not args.unorganized, color=not args.no_color,
-        colormap=args.colormap, fov_deg=args.fov, undistort=not args.no_undistort, progress=not args.no_progress)
+        batch=args.batch, frame=frame_options(args), fov_deg=args.fov, strict=args.strict,
+        progress=not args.no_progress)
     estimator = make_estimator(args)
     summary = process_bag(args.input, args.output, estimator, opts)
     print(summary.text())

@@ -13,9 +13,9 @@ import numpy as np
 from depth_anything_ros import image_codec
 from depth_anything_ros.bag import bagfile, messages
 from depth_anything_ros.bag.bagfile import BagError
-from depth_anything_ros.bag.frames import Frame, FrameBatcher, decode_frame, estimate
-from depth_anything_ros.bag.process import rgb_of
+from depth_anything_ros.bag.frames import Frame, FrameBatcher, read_frame, stamp_text
 from depth_anything_ros.bag.progress import Progress
+from depth_anything_ros.pipeline import FrameInput, FrameOptions, FramePipeline, rgb8_of_message
 from depth_anything_ros.metrics import (
     ALIGN_MODES,
     METRIC_NAMES,
@@ -181,6 +181,7 @@ def evaluate_bag(path: str | Path, estimator: object | None, opts: EvaluateOptio
         raise BagError(f"--stamp-tolerance must not be negative, got {opts.stamp_tolerance}")
     if estimator is None and opts.pred_topic is None:
         raise BagError("give --pred-topic, or a model to run")
+    pipeline = None if estimator is None else FramePipeline(estimator)
     reader = bagfile.open_reader(path)
     store = FrameStore()
     try:
@@ -188,7 +189,7 @@ def evaluate_bag(path: str | Path, estimator: object | None, opts: EvaluateOptio
         source, recorded = _source_topic(reader, opts)
         result = Evaluation(Path(path), opts.gt_topic, f"topic {source}" if recorded else f"model on {source}", opts)
         image_topic = _panel_image_topic(reader, opts, source) if recorded and opts.report is not None else None
-        _evaluate(reader, source, recorded, image_topic, estimator, opts, result, store)
+        _evaluate(reader, source, recorded, image_topic, pipeline, opts, result, store)
         if opts.report is not None:
             from depth_anything_ros.bag.report import write_report
 
@@ -199,7 +200,7 @@ def evaluate_bag(path: str | Path, estimator: object | None, opts: EvaluateOptio
     return result
 
 
-def _evaluate(reader: object, source: str, recorded: bool, image_topic: str | None, estimator: object | None,
+def _evaluate(reader: object, source: str, recorded: bool, image_topic: str | None, pipeline: object | None,
               opts: EvaluateOptions, result: Evaluation, store: FrameStore) -> None:
     topics = {source, opts.gt_topic} | ({image_topic} if image_topic else set())
     conns = [c for c in reader.connections if c.topic in topics]
@@ -234,8 +235,12 @@ def _evaluate(reader: object, source: str, recorded: bool, image_topic: str | No
 
     def run(batch: list[Frame]) -> None:
         if batch:
-            for frame, depth in zip(batch, estimate(estimator, batch), strict=True):
-                preds[frame.stamp] = (np.asarray(depth, np.float32), rgb_of(frame))
+            inputs = [FrameInput(camera=source, message=f.message, outputs=("depth", "rgb")) for f in batch]
+            for frame, out in zip(batch, pipeline.run(inputs, FrameOptions()), strict=True):
+                if out.problems:
+                    raise BagError(f"{source} message at {stamp_text(frame)}: "
+                                   + "; ".join(p.text() for p in out.problems))
+                preds[frame.stamp] = (out.depth, out.rgb)
             bar.update(len(batch))
 
     with Progress(len(pairs), "bag evaluate", opts.progress) as bar:
@@ -244,13 +249,13 @@ def _evaluate(reader: object, source: str, recorded: bool, image_topic: str | No
             if conn.topic == opts.gt_topic and waiting.get(stamp, 0) > 0 and stamp not in gts:
                 gts[stamp] = _gt_depth(raw, conn.msgtype, conn.topic)
             if conn.topic == image_topic and stamp in with_image and stamp not in images:
-                images[stamp] = rgb_of(decode_frame(raw, conn.msgtype, log_time, image_topic))
+                images[stamp] = _rgb_of(read_frame(raw, conn.msgtype, log_time), image_topic)
             if conn.topic == source and stamp in pairs and stamp not in preds:
                 if recorded:
                     preds[stamp] = (_gt_depth(raw, conn.msgtype, conn.topic), None)
                     bar.update(1)
                 else:
-                    for batch in batcher.add(decode_frame(raw, conn.msgtype, log_time, source)):
+                    for batch in batcher.add(read_frame(raw, conn.msgtype, log_time)):
                         run(batch)
             match()
         run(batcher.flush())
@@ -264,6 +269,14 @@ def _evaluate(reader: object, source: str, recorded: bool, image_topic: str | No
             f.aligned = evaluate_frame(arrays["pred"], arrays["gt"], opts.min_depth, opts.max_depth,
                                        result.scale, result.shift)
         result.overall_aligned = mean_metrics([f.aligned for f in result.frames])
+
+
+def _rgb_of(frame: Frame, topic: str) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of an image message for the report panels (the pipeline's colour rule)."""
+    try:
+        return rgb8_of_message(frame.message)
+    except ValueError as exc:
+        raise BagError(f"{topic} message at {stamp_text(frame)}: {exc}") from exc
 
 
 def _score(index: int, stamp: int, gt_stamp: int, pred: np.ndarray, gt: np.ndarray, rgb: np.ndarray | None,

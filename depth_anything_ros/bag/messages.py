@@ -8,7 +8,7 @@ import struct
 import numpy as np
 from rosbags.typesys import Stores, get_typestore
 
-from depth_anything_ros.camera import Intrinsics
+from depth_anything_ros.camera import CameraInfo
 
 # Humble, Jazzy and Kilted share the sensor_msgs definitions (and type hashes) used here.
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)
@@ -62,15 +62,16 @@ def compressed_image(hdr: object, fmt: str, data: bytes) -> object:
     return _T[COMPRESSED_IMAGE](header=hdr, format=fmt, data=_bytes_array(data))
 
 
-def camera_info(hdr: object, intr: Intrinsics) -> object:
-    """sensor_msgs/CameraInfo of intrinsics: K of the raw image, P from fx, fy, cx, cy, R identity, D as given."""
-    k = intr.camera_matrix().reshape(-1)
-    p = np.array([intr.fx, 0.0, intr.cx, 0.0, 0.0, intr.fy, intr.cy, 0.0, 0.0, 0.0, 1.0, 0.0])
-    roi = _T["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
-    return _T[CAMERA_INFO](header=hdr, height=intr.height, width=intr.width,
-                           distortion_model=intr.distortion_model or "plumb_bob",
-                           d=np.asarray(intr.d or (0.0,) * 5, np.float64),
-                           k=k, r=np.eye(3).reshape(-1), p=p, binning_x=0, binning_y=0, roi=roi)
+def camera_info(hdr: object, info: CameraInfo) -> object:
+    """sensor_msgs/CameraInfo of camera.CameraInfo fields with a header."""
+    x0, y0, height, width, rectify = info.roi
+    roi = _T["sensor_msgs/msg/RegionOfInterest"](x_offset=x0, y_offset=y0, height=height, width=width,
+                                                 do_rectify=bool(rectify))
+    return _T[CAMERA_INFO](header=hdr, height=info.height, width=info.width,
+                           distortion_model=info.distortion_model, d=np.asarray(info.d, np.float64),
+                           k=np.asarray(info.k, np.float64), r=np.asarray(info.r, np.float64),
+                           p=np.asarray(info.p, np.float64), binning_x=info.binning_x, binning_y=info.binning_y,
+                           roi=roi)
 
 
 def with_header(msg: object, hdr: object) -> object:

@@ -1,16 +1,15 @@
-"""`bag process`: run the model over a bag's images and write a new bag with depth, camera_info, points and colour.
+"""`bag process`: run the shared FramePipeline over a bag's images and write a new bag with its outputs.
 
 Outputs follow the node's topic contract under the image topic's namespace (/camera/image -> /camera/depth,
 /camera/depth/camera_info, /camera/points, /camera/depth/colored), carry the input image's header and are logged
-at the input image's log time. The conversions are the node's: image_codec, camera.Intrinsics, geometry.ray_grid,
-geometry.PointCloudBuilder and colorize.
+at the input image's log time. Every per-frame decision is the pipeline's (depth_anything_ros.pipeline); this
+module reads, pairs each image with its camera_info, writes and counts. A frame's problem skips what it costs,
+is reported once per distinct message and counted in the summary; `strict` aborts on the first one instead.
 """
 
 from __future__ import annotations
 
-import bisect
 import contextlib
-import math
 import signal
 import sys
 import threading
@@ -18,40 +17,29 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from depth_anything_ros import image_codec
 from depth_anything_ros.bag import bagfile, messages
 from depth_anything_ros.bag.bagfile import BagError
-from depth_anything_ros.bag.frames import Frame, FrameBatcher, decode_frame, estimate
+from depth_anything_ros.bag.frames import Frame, FrameBatcher, read_frame, stamp_text
 from depth_anything_ros.bag.progress import Progress
-from depth_anything_ros.camera import Intrinsics
-from depth_anything_ros.colorize import colorize, colormap_lut
-from depth_anything_ros.geometry import PointCloudBuilder, ray_grid
-from depth_anything_ros.preprocess import to_rgb8
+from depth_anything_ros.camera import CameraInfo, CameraInfoHistory
+from depth_anything_ros.pipeline import FrameInput, FrameOptions, FramePipeline
 
 OUTPUTS = ("depth", "camera_info", "points", "colored")
 
 
 @dataclass
 class ProcessOptions:
-    """What `bag process` writes and how; defaults equal the node's parameters."""
+    """What `bag process` writes and how; `frame` holds the per-frame options (defaults equal the node's)."""
 
     image_topic: str | None = None
     camera_info_topic: str | None = None
     outputs: tuple[str, ...] = OUTPUTS
     storage: str = "mcap"
     batch: int = 1
-    depth_scale: float = 1.0
-    stride: int = 1
-    min_depth: float = 0.0
-    max_depth: float = 0.0  # cloud range limit; 0 = none
-    organized: bool = True
-    color: bool = True
-    colormap: str = "turbo"
+    frame: FrameOptions = field(default_factory=FrameOptions)
     fov_deg: float = 0.0  # ideal pinhole when the bag has no camera_info; 0 = none (error)
-    undistort: bool = True
+    strict: bool = False  # abort on the first frame problem instead of skipping what it costs
     progress: bool = True
 
 
@@ -67,6 +55,7 @@ class ProcessSummary:
     seconds: float = 0.0
     interrupted: bool = False
     topic_counts: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)  # output -> frames it was not produced for
 
     @property
     def fps(self) -> float:
@@ -79,6 +68,7 @@ class ProcessSummary:
         lines = [f"{state}: {self.frames_done}/{self.frames_total} frames of {self.image_topic} in "
                  f"{self.seconds:.1f} s ({self.fps:.2f} frames/s)", f"output bag: {self.output}"]
         lines += [f"  {topic}: {count} messages" for topic, count in self.topic_counts.items()]
+        lines += [f"  skipped: {output} of {count} frame(s) (reasons above)" for output, count in self.skipped.items()]
         return "\n".join(lines)
 
 
@@ -101,96 +91,72 @@ def pick_camera_info_topic(reader: object, requested: str | None, image_topic: s
     return bagfile.pick_topic(reader, requested, (messages.CAMERA_INFO,), "camera_info", "--camera-info-topic")
 
 
-class CameraInfoTable:
-    """A bag's CameraInfo messages by header stamp: the one of an image's stamp, else the latest before it."""
-
-    def __init__(self, reader: object, topic: str | None):
-        self.stamps: list[int] = []
-        self.msgs: list[object] = []
-        if topic is None:
-            return
+def camera_info_history(reader: object, topic: str | None) -> CameraInfoHistory:
+    """Every CameraInfo of `topic` by header stamp (the node's pairing rule, camera.CameraInfoHistory)."""
+    history = CameraInfoHistory()
+    if topic is not None:
         conns = [c for c in reader.connections if c.topic == topic]
-        by_stamp = {}
         for conn, _, raw in reader.messages(connections=conns):
             msg = messages.deserialize(raw, conn.msgtype)
-            by_stamp[messages.stamp_ns(msg.header)] = msg
-        self.stamps = sorted(by_stamp)
-        self.msgs = [by_stamp[s] for s in self.stamps]
-
-    def __bool__(self) -> bool:
-        return bool(self.stamps)
-
-    def lookup(self, stamp: int) -> object:
-        """CameraInfo for an image stamp (ns)."""
-        i = bisect.bisect_right(self.stamps, stamp)
-        return self.msgs[max(i - 1, 0)]
-
-
-def rgb_of(frame: Frame) -> np.ndarray:
-    """(H,W,3) uint8 RGB of a decoded frame (the estimator's colour conversion), for the cloud's colour field."""
-    return to_rgb8(torch.from_numpy(np.array(frame.pixels))[None], frame.encoding)[0].permute(1, 2, 0).numpy()
+            history.add(messages.stamp_ns(msg.header), msg)
+    return history
 
 
 class FrameWriter:
-    """Turns (frame, depth) into the output messages and writes them to the bag."""
+    """Runs batches of frames through the pipeline and writes their outputs; reports and counts problems."""
 
-    def __init__(self, writer: object, image_topic: str, opts: ProcessOptions, infos: CameraInfoTable,
-                 max_depth: float):
-        self.writer, self.opts, self.infos = writer, opts, infos
+    def __init__(self, writer: object, image_topic: str, opts: ProcessOptions, pipeline: FramePipeline,
+                 infos: CameraInfoHistory, summary: ProcessSummary):
+        self.writer, self.opts, self.pipeline, self.infos, self.summary = writer, opts, pipeline, infos, summary
+        self.image_topic = image_topic
         topics = output_topics(image_topic)
         types = {"depth": messages.IMAGE, "camera_info": messages.CAMERA_INFO, "points": messages.POINT_CLOUD2,
                  "colored": messages.IMAGE}
         self.conns = {role: bagfile.add_topic(writer, topics[role], types[role]) for role in opts.outputs}
-        self.builder = PointCloudBuilder()
-        self.lut = colormap_lut(opts.colormap)
-        self.colour_range = (opts.min_depth, opts.max_depth if opts.max_depth > 0 else max_depth)
-        self._rays: dict[Intrinsics, torch.Tensor] = {}
+        self._reported: set[str] = set()
 
-    def intrinsics(self, frame: Frame) -> tuple[Intrinsics, object | None]:
-        """Intrinsics of the frame's size and the CameraInfo they come from (None for the field-of-view fallback)."""
-        height, width = frame.pixels.shape[:2]
-        if not self.infos:
-            return Intrinsics.from_fov(width, height, self.opts.fov_deg), None
+    def camera_info_of(self, frame: Frame):
+        """Return the camera_info paired with a frame, the --fov pinhole when the bag has none, or None."""
         info = self.infos.lookup(frame.stamp)
-        try:
-            return Intrinsics.from_camera_info(info).scaled_to(width, height), info
-        except ValueError as exc:
-            raise BagError(f"camera_info for the image at stamp {frame.stamp * 1e-9:.9f} s: {exc}") from exc
+        if info is None and self.opts.fov_deg > 0:
+            size = _image_size(frame.message)
+            if size is not None:
+                info = CameraInfo.from_fov(size[0], size[1], self.opts.fov_deg)
+        return info
 
-    def rays(self, intr: Intrinsics) -> torch.Tensor:
-        """Return the (H,W,3) ray grid of intrinsics, cached."""
-        if intr not in self._rays:
-            try:
-                self._rays[intr] = torch.from_numpy(ray_grid(intr, self.opts.undistort))
-            except ValueError as exc:
-                raise BagError(f"camera_info: {exc}") from exc
-        return self._rays[intr]
+    def write(self, batch: list[Frame]) -> None:
+        """Process and write every selected output of a batch of frames."""
+        inputs = [FrameInput(camera=self.image_topic, message=f.message, camera_info=self.camera_info_of(f),
+                             outputs=self.opts.outputs) for f in batch]
+        for frame, result in zip(batch, self.pipeline.run(inputs, self.opts.frame), strict=True):
+            self._report(frame, result)
+            hdr, out = frame.header, {}
+            if result.depth is not None:
+                out["depth"] = messages.image(hdr, image_codec.depth_image_fields(result.depth))
+            if result.camera_info is not None:
+                out["camera_info"] = messages.camera_info(hdr, result.camera_info)
+            if result.cloud is not None:
+                out["points"] = messages.point_cloud(hdr, result.cloud)
+            if result.colored is not None:
+                out["colored"] = messages.image(hdr, image_codec.rgb_image_fields(result.colored))
+            for role, msg in out.items():
+                self.writer.write(self.conns[role], frame.log_time, messages.serialize(msg))
 
-    def write(self, frame: Frame, depth: np.ndarray) -> None:
-        """Write every selected output of one frame: depth (H,W) metres."""
-        hdr, t, opts = frame.header, frame.log_time, self.opts
-        depth_t = torch.from_numpy(depth)
-        out = {}
-        if "depth" in self.conns:
-            out["depth"] = messages.image(hdr, image_codec.depth_image_fields(depth))
-        if "camera_info" in self.conns or "points" in self.conns:
-            intr, info = self.intrinsics(frame)
-            if "camera_info" in self.conns:
-                same_size = info is not None and (int(info.width), int(info.height)) == (intr.width, intr.height)
-                out["camera_info"] = (messages.with_header(info, hdr) if same_size
-                                      else messages.camera_info(hdr, intr))
-            if "points" in self.conns:
-                rgb = torch.from_numpy(rgb_of(frame)) if opts.color else None
-                cloud = self.builder.build(depth_t, self.rays(intr), rgb, stride=opts.stride,
-                                           min_depth=opts.min_depth,
-                                           max_depth=opts.max_depth if opts.max_depth > 0 else math.inf,
-                                           organized=opts.organized)
-                out["points"] = messages.point_cloud(hdr, cloud)
-        if "colored" in self.conns:
-            colours = colorize(depth_t, *self.colour_range, self.lut).numpy()
-            out["colored"] = messages.image(hdr, image_codec.rgb_image_fields(colours))
-        for role, msg in out.items():
-            self.writer.write(self.conns[role], t, messages.serialize(msg))
+    def _report(self, frame: Frame, result) -> None:
+        for problem in result.problems:
+            line = f"{self.image_topic} message at {stamp_text(frame)}: {problem.text()}"
+            if self.opts.strict:
+                raise BagError(f"{line}; without --strict such frames are skipped and counted")
+            for output in problem.skipped:
+                self.summary.skipped[output] = self.summary.skipped.get(output, 0) + 1
+            if problem.message not in self._reported:
+                self._reported.add(problem.message)
+                print(f"warning: {line} (reported once; the summary counts every frame)", file=sys.stderr)
+
+
+def _image_size(msg) -> tuple[int, int] | None:
+    """(width, height) of an Image message without decoding; None for a CompressedImage."""
+    return (int(msg.width), int(msg.height)) if hasattr(msg, "width") else None
 
 
 @contextlib.contextmanager
@@ -219,21 +185,14 @@ def _check_options(opts: ProcessOptions) -> None:
     unknown = [o for o in opts.outputs if o not in OUTPUTS]
     if unknown or not opts.outputs:
         raise BagError(f"unknown output(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(OUTPUTS)}")
-    if opts.stride < 1 or opts.batch < 1:
-        raise BagError(f"--stride and --batch must be at least 1, got {opts.stride} and {opts.batch}")
-    if opts.max_depth > 0 and opts.min_depth >= opts.max_depth:
-        raise BagError(f"--min-depth {opts.min_depth} must be below --max-depth-cloud {opts.max_depth}")
-    if opts.depth_scale <= 0:
-        raise BagError(f"--depth-scale must be positive, got {opts.depth_scale}")
-    try:
-        colormap_lut(opts.colormap)
-    except ValueError as exc:
-        raise BagError(str(exc)) from exc
+    if opts.batch < 1:
+        raise BagError(f"--batch must be at least 1, got {opts.batch}")
 
 
 def process_bag(src: str | Path, dst: str | Path, estimator: object, opts: ProcessOptions) -> ProcessSummary:
     """Copy bag src to a new bag dst adding the model's outputs; returns the summary (also when interrupted)."""
     _check_options(opts)
+    pipeline = FramePipeline(estimator)
     reader = bagfile.open_reader(src)
     try:
         image_topic = bagfile.pick_image_topic(reader, opts.image_topic)
@@ -247,7 +206,7 @@ def process_bag(src: str | Path, dst: str | Path, estimator: object, opts: Proce
         clash = [topics[r] for r in opts.outputs if any(c.topic == topics[r] for c in reader.connections)]
         if clash:
             raise BagError(f"input bag already has {', '.join(clash)}; remove them or process another image topic")
-        infos = CameraInfoTable(reader, info_topic)
+        infos = camera_info_history(reader, info_topic)
         image_conns = [c for c in reader.connections if c.topic == image_topic]
         summary = ProcessSummary(Path(src), Path(dst), image_topic, sum(c.msgcount for c in image_conns))
         writer = bagfile.open_writer(dst, opts.storage)
@@ -261,26 +220,21 @@ def process_bag(src: str | Path, dst: str | Path, estimator: object, opts: Proce
                 else:
                     print(f"warning: not copying {conn.topic}: type {conn.msgtype} has no definition in the bag",
                           file=sys.stderr)
-            frames = FrameWriter(writer, image_topic, opts, infos, estimator.max_depth or 20.0)
+            frames = FrameWriter(writer, image_topic, opts, pipeline, infos, summary)
             batcher = FrameBatcher(opts.batch)
             with stop_on_sigint() as stop, Progress(summary.frames_total, "bag process", opts.progress) as bar:
 
                 def run(batch: list[Frame]) -> None:
-                    if not batch:
-                        return
-                    depths = estimate(estimator, batch)
-                    if opts.depth_scale != 1.0:
-                        depths = depths * np.float32(opts.depth_scale)
-                    for frame, depth in zip(batch, depths, strict=True):
-                        frames.write(frame, np.ascontiguousarray(depth, dtype=np.float32))
-                    summary.frames_done += len(batch)
-                    bar.update(len(batch))
+                    if batch:
+                        frames.write(batch)
+                        summary.frames_done += len(batch)
+                        bar.update(len(batch))
 
                 for conn, log_time, raw in reader.messages():
                     if conn.id in copies:
                         writer.write(copies[conn.id], log_time, raw)
                     if conn.topic == image_topic:
-                        for batch in batcher.add(decode_frame(raw, conn.msgtype, log_time, image_topic)):
+                        for batch in batcher.add(read_frame(raw, conn.msgtype, log_time)):
                             run(batch)
                     if stop.is_set():
                         summary.interrupted = True

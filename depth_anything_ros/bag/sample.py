@@ -16,7 +16,7 @@ import numpy as np
 
 from depth_anything_ros import image_codec
 from depth_anything_ros.bag import bagfile, messages
-from depth_anything_ros.camera import Intrinsics
+from depth_anything_ros.camera import CameraInfo, Intrinsics
 from depth_anything_ros.export import depth_to_millimetres
 from depth_anything_ros.geometry import ray_grid
 
@@ -64,14 +64,14 @@ class SampleConfig:
     latency_ns: int = 5_000_000  # log time = header stamp + latency, as a recorder receives it
     storage: str = "mcap"
 
-    def intrinsics(self) -> Intrinsics:
+    def camera_info(self) -> CameraInfo:
         """Camera model: pinhole of fov_deg, plus plumb_bob barrel distortion when asked."""
-        intr = Intrinsics.from_fov(self.width, self.height, self.fov_deg)
-        if self.distortion:
-            intr = replace(intr, distortion_model="plumb_bob", d=(-0.12, 0.03, 0.0005, -0.0003, 0.0))
-        else:
-            intr = replace(intr, distortion_model="plumb_bob", d=(0.0, 0.0, 0.0, 0.0, 0.0))
-        return intr
+        info = CameraInfo.from_fov(self.width, self.height, self.fov_deg)
+        return replace(info, d=(-0.12, 0.03, 0.0005, -0.0003, 0.0)) if self.distortion else info
+
+    def intrinsics(self) -> Intrinsics:
+        """Intrinsics of the camera model."""
+        return Intrinsics.from_camera_info(self.camera_info())
 
     def topics(self) -> dict[str, str]:
         """Role -> topic name: image, camera_info, depth_gt (32FC1 m), depth_gt_mm (16UC1 mm)."""
@@ -196,7 +196,7 @@ def write_sample_bag(path: str | Path, cfg: SampleConfig = SampleConfig()) -> di
             rgb, depth = render(rays, *camera_pose(k, cfg.frames), noise)
             msgs = {
                 "image": _image_message(hdr, rgb, cfg.encoding),
-                "camera_info": messages.camera_info(hdr, intr),
+                "camera_info": messages.camera_info(hdr, cfg.camera_info()),
                 "depth_gt": messages.image(hdr, image_codec.depth_image_fields(depth)),
                 "depth_gt_mm": messages.image(hdr, depth_mm_fields(depth)),
             }
