@@ -1,15 +1,13 @@
-"""DepthAnythingNode: managed lifecycle node wiring camera topics to the DepthEstimator, clouds and diagnostics.
+"""DepthAnythingNode: managed lifecycle node wiring camera topics to the frame pipeline, and its diagnostics.
 
 Threads: the executor runs subscriptions, timers and services; subscription callbacks only put the newest frame
-of their camera into a LatestFrameSlots; one worker thread takes fair batches, runs the model and publishes.
+of their camera into a LatestFrameSlots; one FrameWorker thread (node_worker.py) takes fair batches, runs the
+pipeline and publishes. Parameters, lifecycle and diagnostics live here; per-frame decisions in pipeline.py.
 """
 
 from __future__ import annotations
 
-import math
-import threading
 import time
-from dataclasses import dataclass, field
 
 import rclpy
 import torch
@@ -17,23 +15,21 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from depth_anything_ros import node_diagnostics, node_params, ros_adapter
-from depth_anything_ros.camera import CameraInfo as CameraInfoFields
-from depth_anything_ros.camera import CameraInfoHistory, Intrinsics, IntrinsicsError
 from depth_anything_ros.checkpoint import CheckpointError
 from depth_anything_ros.colorize import COLORMAPS
 from depth_anything_ros.estimator import DepthEstimator
 from depth_anything_ros.frame_slot import LatestFrameSlots
-from depth_anything_ros.pipeline import FrameInput, FramePipeline
+from depth_anything_ros.node_camera import Camera
+from depth_anything_ros.node_worker import FrameWorker
+from depth_anything_ros.pipeline import FramePipeline
 from depth_anything_ros.stats import WindowStats
 
-RCLError = _rclpy.RCLError
 
 try:  # Iron and newer
     from rclpy.event_handler import SubscriptionEventCallbacks
@@ -41,46 +37,10 @@ except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks
 
 NODE_NAME = "depth_anything"
-CAMERA_INFO_GRACE_S = 3.0  # frames without camera_info for this long: warn once, fall back
 NO_INPUT_WARN_S = 3.0  # active without images for this long: check publishers for incompatible QoS
-ERROR_LOG_PERIOD_S = 10.0  # one log line per error kind, repeated at most this often
-RECENT_ERROR_S = 5.0  # diagnostics stay WARN this long after an error
 DIAGNOSTICS_PERIOD_S = 1.0
-CAMERA_INFO_HISTORY = 64  # camera_infos kept per camera to pair with images by stamp
 OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.VOLATILE)
-
-
-@dataclass
-class Frame:
-    """One received image message and when it arrived (monotonic seconds)."""
-
-    msg: Image | CompressedImage
-    received: float
-
-
-@dataclass
-class Camera:
-    """Topics and state of one camera namespace."""
-
-    namespace: str
-    label: str
-    image_sub: object = None
-    info_sub: object = None
-    depth_pub: object = None
-    info_pub: object = None
-    points_pub: object = None
-    colored_pub: object = None
-    infos: CameraInfoHistory = field(default_factory=lambda: CameraInfoHistory(CAMERA_INFO_HISTORY))
-    info_size: tuple[int, int] | None = None  # (width, height) the newest camera_info describes
-    first_frame: float | None = None
-    warned_no_info: bool = False
-    warned_qos: bool = False
-    frames_in: int = 0
-    last_error: str = ""
-    last_error_time: float = -math.inf
-    stamp_problem: str = ""  # why this camera's stamps cannot give a latency, "" when they can
-    stats: WindowStats = field(default_factory=WindowStats)
 
 
 class DepthAnythingNode(LifecycleNode):
@@ -97,16 +57,12 @@ class DepthAnythingNode(LifecycleNode):
         self._slots: LatestFrameSlots | None = None
         self._estimator = None
         self._pipeline: FramePipeline | None = None
-        self._worker: threading.Thread | None = None
-        self._worker_error = ""
-        self._stop = threading.Event()
+        self._worker: FrameWorker | None = None
         self._active = False
         self._activated_at = 0.0
         self._status = "unconfigured"
         self._failure = ""  # reason of the last failed transition, "" after a successful one
-        self._error_logged: dict[str, float] = {}
         self._stats = WindowStats()
-        self._warm: set[tuple[int, int]] = set()  # (height, width) warmed up since activation
         self._qos_timer = None
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._diag_timer = self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
@@ -218,15 +174,12 @@ class DepthAnythingNode(LifecycleNode):
             f"model {cfg['model.checkpoint']} ({est.encoder}, max depth {est.max_depth} m) on {est.device} "
             f"{str(est.dtype).replace('torch.', '')}, input size {est.input_size}, loaded in "
             f"{time.monotonic() - start:.1f} s")
-        self._warm = set()
-        self._stop.clear()
         self._slots.reopen()
         self._active = True
         self._activated_at = time.monotonic()
         for cam in self._cameras:
             cam.first_frame, cam.warned_qos, cam.frames_in = None, False, 0
-        self._worker_error = ""
-        self._worker = threading.Thread(target=self._work, name="depth_anything_worker", daemon=True)
+        self._worker = FrameWorker(self, self._pipeline, self._slots, self._cameras, self._runtime, self._stats)
         self._worker.start()
         self._qos_timer = self.create_timer(1.0, self._check_input)
         self._status, self._failure = "active", ""
@@ -258,15 +211,11 @@ class DepthAnythingNode(LifecycleNode):
     def _stop_processing(self) -> None:
         """Join the worker (bounded), drop pending frames and free the estimator and the device cache."""
         self._active = False
-        self._stop.set()
         if self._slots is not None:
             self._slots.close()
             self._slots.clear()
         if self._worker is not None:
-            self._worker.join(timeout=1.0)
-            if self._worker.is_alive():  # never leave it inside the model: exiting there aborts the process
-                self.get_logger().info("waiting for the inference in progress to finish")
-                self._worker.join()
+            self._worker.stop()  # never leaves it inside the model: exiting there aborts the process
             self._worker = None
         if self._qos_timer is not None:
             self.destroy_timer(self._qos_timer)
@@ -292,23 +241,11 @@ class DepthAnythingNode(LifecycleNode):
         """Keep only the newest frame of camera `index`; the worker does everything else."""
         if not self._active:
             return
-        cam = self._cameras[index]
-        now = time.monotonic()
-        if cam.first_frame is None:
-            cam.first_frame = now
-        cam.frames_in += 1
-        cam.stats.count("in")
-        self._slots.put(index, Frame(msg, now))
+        self._slots.put(index, self._cameras[index].add_frame(msg, time.monotonic()))
 
     def _on_camera_info(self, cam: Camera, msg: CameraInfo) -> None:
         """Keep the camera_info by stamp for the worker to pair with images."""
-        cam.infos.add(Time.from_msg(msg.header.stamp).nanoseconds, msg)
-        if cam.info_size is None:
-            try:
-                intr = Intrinsics.from_camera_info(msg)
-                cam.info_size = (intr.width, intr.height)
-            except IntrinsicsError:
-                pass  # reported with the first frame that needs it
+        cam.add_camera_info(Time.from_msg(msg.header.stamp).nanoseconds, msg)
 
     def _on_incompatible_qos(self, cam: Camera) -> None:
         """Warn once, with the fix, when a publisher's QoS cannot reach our image subscription."""
@@ -334,136 +271,6 @@ class DepthAnythingNode(LifecycleNode):
             if any(p.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for p in publishers):
                 self._on_incompatible_qos(cam)
 
-    # ---------------------------------------------------------------- worker
-
-    def _work(self) -> None:
-        """Worker loop: warm up new image sizes, take the pending frames of all cameras, process, publish."""
-        pipeline, slots, cameras = self._pipeline, self._slots, self._cameras
-        try:
-            while not self._stop.is_set():
-                self._warm_up(pipeline.estimator, cameras)
-                batch = slots.take(timeout=0.2)
-                if batch and not self._stop.is_set():
-                    self._process(pipeline, [(cameras[i], frame) for i, frame in batch])
-        except BaseException as exc:  # noqa: BLE001 - recorded so the diagnostics say the worker is gone
-            self._worker_error = f"{type(exc).__name__}: {exc}"
-            self.get_logger().fatal(f"processing thread stopped: {self._worker_error}; nothing is processed until "
-                                    "the node is deactivated and activated again")
-            raise
-
-    def _warm_up(self, est: DepthEstimator, cameras: list[Camera]) -> None:
-        """Compile (and run once) the network for every new camera size, at the batch sizes its cameras imply."""
-        if not est.compiled:
-            return
-        sizes = [c.info_size for c in cameras if c.info_size is not None]
-        for width, height in sorted(set(sizes) - {(w, h) for h, w in self._warm}):
-            self._warm.add((height, width))
-            for batch in sorted({1, sizes.count((width, height))}):
-                start = time.monotonic()
-                est.warmup(height, width, batch)
-                self.get_logger().info(f"warmed up the compiled network for {width}x{height} images, batch {batch}, "
-                                       f"in {time.monotonic() - start:.1f} s")
-
-    def _process(self, pipeline: FramePipeline, batch: list[tuple[Camera, Frame]]) -> None:
-        """Run one batch of frames (one per camera) through the pipeline and publish what each produced."""
-        est, rt = pipeline.estimator, self._runtime
-        options = node_params.frame_options(rt)
-        inputs = [FrameInput(camera=cam.label, message=frame.msg, camera_info=self._camera_info(cam, frame),
-                             outputs=self._outputs(cam, frame)) for cam, frame in batch]
-        compiled = len(est.compiled_shapes)
-        results = pipeline.run(inputs, options)
-        if len(est.compiled_shapes) > compiled:
-            self.get_logger().info(f"compiled the network for input shape {est.compiled_shapes[-1]} "
-                                   "(new image size or batch); this frame waited for it")
-        for (cam, frame), result in zip(batch, results, strict=True):
-            if self._stop.is_set():
-                return
-            for problem in result.problems:
-                self._report(cam, problem.text())
-            try:
-                self._publish(cam, frame, result)
-            except RCLError:
-                if self.context.ok():
-                    raise
-                return  # SIGINT shut the context down while we were publishing; main() stops the worker next
-            except Exception as exc:  # noqa: BLE001 - one camera's failure never costs the others their outputs
-                self._report(cam, f"publishing failed: {type(exc).__name__}: {exc}")
-
-    def _outputs(self, cam: Camera, frame: Frame) -> tuple[str, ...]:
-        """Return the outputs to compute for a frame: depth always, the others while enabled and subscribed."""
-        rt = self._runtime
-        outputs = ["depth", "camera_info"]
-        if rt["cloud.enabled"] and cam.points_pub.get_subscription_count() > 0:
-            outputs.append("points")
-        if rt["colored.enabled"] and cam.colored_pub.get_subscription_count() > 0:
-            outputs.append("colored")
-        if len(cam.infos) == 0 and not self._fallback_fov(cam):
-            outputs = [o for o in outputs if o not in ("camera_info", "points")]
-        return tuple(outputs)
-
-    def _camera_info(self, cam: Camera, frame: Frame):
-        """Return the camera_info paired with the frame by stamp, the FOV fallback pinhole, or None."""
-        info = cam.infos.lookup(Time.from_msg(frame.msg.header.stamp).nanoseconds)
-        if info is None and self._fallback_fov(cam) and hasattr(frame.msg, "width"):
-            fov = self._runtime["camera.fallback_fov_deg"]
-            return CameraInfoFields.from_fov(frame.msg.width, frame.msg.height, fov)
-        if info is None and self._fallback_fov(cam):  # compressed: size known after decoding
-            return None
-        return info
-
-    def _fallback_fov(self, cam: Camera) -> bool:
-        """Return True when no camera_info came within the grace period and the FOV fallback is on (warned once)."""
-        if len(cam.infos) or cam.first_frame is None or time.monotonic() - cam.first_frame < CAMERA_INFO_GRACE_S:
-            return False
-        fov = self._runtime["camera.fallback_fov_deg"]
-        if not cam.warned_no_info:
-            cam.warned_no_info = True
-            topic = self.resolve_topic_name(node_params.camera_topic(cam.namespace, "camera_info"))
-            then = (f"using an ideal pinhole with a {fov} degree field of view (camera.fallback_fov_deg)" if fov > 0
-                    else "publishing depth only; set camera.fallback_fov_deg for a cloud without camera_info")
-            self.get_logger().warning(f"no camera_info on {topic} after {CAMERA_INFO_GRACE_S:.0f} s: {then}")
-        return fov > 0
-
-    def _publish(self, cam: Camera, frame: Frame, result) -> None:
-        """Publish what the pipeline produced for one frame, each with the input image's header."""
-        header = frame.msg.header
-        t0 = time.perf_counter()
-        msgs = ((cam.info_pub, result.camera_info and ros_adapter.camera_info_msg(header, result.camera_info)),
-                (cam.depth_pub, result.depth is not None and ros_adapter.depth_msg(header, result.depth)),
-                (cam.points_pub, result.cloud and ros_adapter.cloud_msg(header, result.cloud)),
-                (cam.colored_pub, result.colored is not None and ros_adapter.rgb_msg(header, result.colored)))
-        if self._stop.is_set():
-            return
-        published = 0
-        for pub, msg in msgs:
-            if msg:
-                pub.publish(msg)
-                published += 1
-        for stage, seconds in result.seconds.items():
-            self._stats.add(stage, seconds)
-        self._stats.add("publish", time.perf_counter() - t0)
-        if not published:
-            return
-        latency = node_diagnostics.stamp_latency(self.get_clock().now().nanoseconds,
-                                                 Time.from_msg(header.stamp).nanoseconds)
-        if latency.problem and not cam.stamp_problem:
-            self.get_logger().warning(f"{cam.label}: {latency.problem}; latency is not reported")
-        cam.stamp_problem = latency.problem
-        if latency.seconds is not None:
-            cam.stats.add("latency", latency.seconds)
-        cam.stats.count("out")
-
-    def _report(self, cam: Camera, message: str) -> None:
-        """Record a frame problem for diagnostics; log it once, then at most every ERROR_LOG_PERIOD_S."""
-        now = time.monotonic()
-        cam.last_error, cam.last_error_time = message, now
-        cam.stats.count("errors")
-        key = f"{cam.label}: {message}"
-        last = self._error_logged.get(key)
-        if last is None or now - last >= ERROR_LOG_PERIOD_S:
-            self._error_logged[key] = now
-            self.get_logger().error(f"{key} (repeats logged every {ERROR_LOG_PERIOD_S:.0f} s)")
-
     # ---------------------------------------------------------------- diagnostics
 
     def _publish_diagnostics(self) -> None:
@@ -485,23 +292,13 @@ class DepthAnythingNode(LifecycleNode):
         statuses = [ros_adapter.diagnostic_status(f"{fqn}: model", fqn, state.level, state.message, values)]
         now = time.monotonic()
         for index, cam in enumerate(self._cameras):
-            _, rates, cam_means = cam.stats.snapshot()
-            recent = cam.last_error if now - cam.last_error_time < RECENT_ERROR_S else ""
             idle = (f"no images on {cam.label}" if cam.frames_in == 0 and now - self._activated_at > NO_INPUT_WARN_S
                     else "")
-            cstate = node_diagnostics.camera_state(self._active, self._status, recent, idle, cam.stamp_problem)
-            latency = f"{cam_means['latency'] * 1e3:.1f}" if "latency" in cam_means else "-"
+            cstate = node_diagnostics.camera_state(self._active, self._status, cam.recent_error(now), idle,
+                                                   cam.stamp_problem)
+            counts = (self._slots.received[index], self._slots.dropped[index]) if self._slots else (0, 0)
             statuses.append(ros_adapter.diagnostic_status(f"{fqn}: camera {cam.label}", fqn, cstate.level,
-                                                          cstate.message, {
-                "input rate hz": f"{rates.get('in', 0.0):.2f}",
-                "output rate hz": f"{rates.get('out', 0.0):.2f}",
-                "latency ms": latency if not cam.stamp_problem else f"unknown: {cam.stamp_problem}",
-                "frames received": self._slots.received[index] if self._slots else 0,
-                "frames dropped": self._slots.dropped[index] if self._slots else 0,
-                "camera_info": "received" if len(cam.infos) else "missing",
-                "error rate hz": f"{rates.get('errors', 0.0):.2f}",
-                "last error": cam.last_error or "-",
-            }))
+                                                          cstate.message, cam.diagnostic_values(*counts)))
         self._diag_pub.publish(ros_adapter.diagnostic_array(self.get_clock().now().to_msg(), statuses))
 
 

@@ -1,0 +1,180 @@
+"""The node's processing thread: take the newest frame of every camera, run the pipeline, publish the results.
+
+Owns nothing the node configures: it reads the node's cameras, run-time parameters, logger and clock. Every
+problem of a frame is reported for its camera only; an exception that escapes anyway ends the thread with a
+FATAL log line, and the node's diagnostics go ERROR while it is not alive.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+from rclpy.time import Time
+
+from depth_anything_ros import node_diagnostics, node_params, ros_adapter
+from depth_anything_ros.frame_slot import LatestFrameSlots
+from depth_anything_ros.node_camera import CAMERA_INFO_GRACE_S, Camera, Frame
+from depth_anything_ros.pipeline import FrameInput, FramePipeline, FrameResult
+from depth_anything_ros.stats import WindowStats
+
+RCLError = _rclpy.RCLError
+ERROR_LOG_PERIOD_S = 10.0  # one log line per error kind, repeated at most this often
+
+
+class FrameWorker:
+    """One thread that turns the cameras' pending frames into published outputs."""
+
+    def __init__(self, node, pipeline: FramePipeline, slots: LatestFrameSlots, cameras: list[Camera],
+                 runtime: dict, stats: WindowStats):
+        self._node, self._pipeline, self._slots, self._cameras = node, pipeline, slots, cameras
+        self._runtime, self._stats = runtime, stats  # the node's live run-time parameter values
+        self._stop = threading.Event()
+        self._warm: set[tuple[int, int]] = set()  # (width, height) warmed up
+        self._error_logged: dict[str, float] = {}
+        self.error = ""  # why the thread ended, "" while it runs or after a clean stop
+        self._thread = threading.Thread(target=self._work, name="depth_anything_worker", daemon=True)
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to stop after the current batch and wait for it (the model is never left mid-call)."""
+        self._stop.set()
+        self._thread.join(timeout=1.0)
+        if self._thread.is_alive():
+            self._node.get_logger().info("waiting for the inference in progress to finish")
+            self._thread.join()
+
+    def is_alive(self) -> bool:
+        """Return True while the thread runs."""
+        return self._thread.is_alive()
+
+    def _work(self) -> None:
+        """Warm up new image sizes, take the pending frames of all cameras, process, publish; until stopped."""
+        try:
+            while not self._stop.is_set():
+                self._warm_up()
+                batch = self._slots.take(timeout=0.2)
+                if batch and not self._stop.is_set():
+                    self._process([(self._cameras[i], frame) for i, frame in batch])
+        except BaseException as exc:  # noqa: BLE001 - recorded so the diagnostics say the worker is gone
+            self.error = f"{type(exc).__name__}: {exc}"
+            self._node.get_logger().fatal(f"processing thread stopped: {self.error}; nothing is processed until "
+                                          "the node is deactivated and activated again")
+            raise
+
+    def _warm_up(self) -> None:
+        """Compile (and run once) the network for every new camera size, at the batch sizes its cameras imply."""
+        est = self._pipeline.estimator
+        if not est.compiled:
+            return
+        sizes = [c.image_size for c in self._cameras if c.image_size is not None]
+        for width, height in sorted(set(sizes) - self._warm):
+            self._warm.add((width, height))
+            for batch in sorted({1, sizes.count((width, height))}):
+                start = time.monotonic()
+                try:
+                    est.warmup(height, width, batch)
+                except Exception as exc:  # noqa: BLE001 - a failed warm-up is logged; the frame path reports too
+                    self._node.get_logger().error(f"warm-up for {width}x{height} images, batch {batch}, failed: "
+                                                  f"{type(exc).__name__}: {exc}")
+                    continue
+                self._node.get_logger().info(f"warmed up the compiled network for {width}x{height} images, batch "
+                                             f"{batch}, in {time.monotonic() - start:.1f} s")
+
+    def _process(self, batch: list[tuple[Camera, Frame]]) -> None:
+        """Run one batch of frames (one per camera) through the pipeline and publish what each produced."""
+        est = self._pipeline.estimator
+        inputs = [FrameInput(camera=cam.label, message=frame.msg, camera_info=self._camera_info(cam, frame),
+                             outputs=self._outputs(cam)) for cam, frame in batch]
+        compiled = len(est.compiled_shapes)
+        results = self._pipeline.run(inputs, node_params.frame_options(self._runtime))
+        if len(est.compiled_shapes) > compiled:
+            self._node.get_logger().info(f"compiled the network for input shape {est.compiled_shapes[-1]} "
+                                         "(new image size or batch); this frame waited for it")
+        for (cam, frame), result in zip(batch, results, strict=True):
+            if self._stop.is_set():
+                return
+            for problem in result.problems:
+                self._report(cam, problem.text())
+            try:
+                self._publish(cam, frame, result)
+            except RCLError:
+                if self._node.context.ok():
+                    raise
+                return  # SIGINT shut the context down while we were publishing; main() stops the worker next
+            except Exception as exc:  # noqa: BLE001 - one camera's failure never costs the others their outputs
+                self._report(cam, f"publishing failed: {type(exc).__name__}: {exc}")
+
+    def _outputs(self, cam: Camera) -> tuple[str, ...]:
+        """Return the outputs to compute for a camera's frame: depth always, the others while enabled and heard."""
+        rt = self._runtime
+        outputs = ["depth", "camera_info"]
+        if rt["cloud.enabled"] and cam.points_pub.get_subscription_count() > 0:
+            outputs.append("points")
+        if rt["colored.enabled"] and cam.colored_pub.get_subscription_count() > 0:
+            outputs.append("colored")
+        if not len(cam.infos) and not self._fallback_fov(cam):
+            outputs = [o for o in outputs if o not in ("camera_info", "points")]
+        return tuple(outputs)
+
+    def _camera_info(self, cam: Camera, frame: Frame):
+        """Return the camera_info paired with the frame by stamp, the FOV fallback pinhole, or None."""
+        size = (frame.msg.width, frame.msg.height) if hasattr(frame.msg, "width") else None
+        return cam.camera_info_for(Time.from_msg(frame.msg.header.stamp).nanoseconds, size,
+                                   self._runtime["camera.fallback_fov_deg"], time.monotonic())
+
+    def _fallback_fov(self, cam: Camera) -> bool:
+        """Return True when the FOV fallback is due and on; warn once when camera_info is overdue."""
+        if not cam.fallback_due(time.monotonic()):
+            return False
+        fov = self._runtime["camera.fallback_fov_deg"]
+        if not cam.warned_no_info:
+            cam.warned_no_info = True
+            topic = self._node.resolve_topic_name(node_params.camera_topic(cam.namespace, "camera_info"))
+            then = (f"using an ideal pinhole with a {fov} degree field of view (camera.fallback_fov_deg)" if fov > 0
+                    else "publishing depth only; set camera.fallback_fov_deg for a cloud without camera_info")
+            self._node.get_logger().warning(f"no camera_info on {topic} after {CAMERA_INFO_GRACE_S:.0f} s: {then}")
+        return fov > 0
+
+    def _publish(self, cam: Camera, frame: Frame, result: FrameResult) -> None:
+        """Publish what the pipeline produced for one frame, each with the input image's header."""
+        header = frame.msg.header
+        t0 = time.perf_counter()
+        msgs = ((cam.info_pub, result.camera_info and ros_adapter.camera_info_msg(header, result.camera_info)),
+                (cam.depth_pub, result.depth is not None and ros_adapter.depth_msg(header, result.depth)),
+                (cam.points_pub, result.cloud and ros_adapter.cloud_msg(header, result.cloud)),
+                (cam.colored_pub, result.colored is not None and ros_adapter.rgb_msg(header, result.colored)))
+        if self._stop.is_set():
+            return
+        published = 0
+        for pub, msg in msgs:
+            if msg:
+                pub.publish(msg)
+                published += 1
+        for stage, seconds in result.seconds.items():
+            self._stats.add(stage, seconds)
+        self._stats.add("publish", time.perf_counter() - t0)
+        if not published:
+            return
+        latency = node_diagnostics.stamp_latency(self._node.get_clock().now().nanoseconds,
+                                                 Time.from_msg(header.stamp).nanoseconds)
+        if latency.problem and not cam.stamp_problem:
+            self._node.get_logger().warning(f"{cam.label}: {latency.problem}; latency is not reported")
+        cam.stamp_problem = latency.problem
+        if latency.seconds is not None:
+            cam.stats.add("latency", latency.seconds)
+        cam.stats.count("out")
+
+    def _report(self, cam: Camera, message: str) -> None:
+        """Record a frame problem for diagnostics; log it once, then at most every ERROR_LOG_PERIOD_S."""
+        now = time.monotonic()
+        cam.report(message, now)
+        key = f"{cam.label}: {message}"
+        last = self._error_logged.get(key)
+        if last is None or now - last >= ERROR_LOG_PERIOD_S:
+            self._error_logged[key] = now
+            self._node.get_logger().error(f"{key} (repeats logged every {ERROR_LOG_PERIOD_S:.0f} s)")
