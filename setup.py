@@ -19,7 +19,8 @@ setup(
     ],
     # OpenCV is not listed: ROS installs take python3-opencv from rosdep, which pip cannot see as
     # opencv-python; the virtualenv (scripts/setup_venv.sh) installs opencv-python-headless.
-    install_requires=["setuptools", "numpy", "torch", "safetensors", "huggingface_hub", "rosbags", "matplotlib",
+    # torch: the floor is depth_anything_ros/torch_support.py's MIN_TORCH (test/test_platform.py keeps them equal).
+    install_requires=["setuptools", "numpy", "torch>=2.3", "safetensors", "huggingface_hub", "rosbags", "matplotlib",
                       "pyyaml"],
     zip_safe=True,
     maintainer="depth_anything_ros maintainers",

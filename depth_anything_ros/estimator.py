@@ -21,8 +21,10 @@ from .preprocess import (
     to_rgb,
     upsample_depth,
 )
+from .torch_support import check_torch
 from .variants import CHECKPOINTS, FORMAT_PTH, METRIC, RELATIVE
 
+check_torch()  # an older torch fails here, saying how to install one, instead of inside a frame
 _log = logging.getLogger(__name__)
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -165,9 +167,10 @@ class DepthEstimator:
         if self.compiled and tuple(x.shape) not in self.compiled_shapes:
             self.compiled_shapes.append(tuple(x.shape))
             _log.info("compiling Depth-Anything-V2 %s for input shape %s", self.encoder, tuple(x.shape))
-            if len(self.compiled_shapes) > torch._dynamo.config.recompile_limit:
-                _log.warning("more than %d input shapes: torch.compile falls back to eager for new ones",
-                             torch._dynamo.config.recompile_limit)
+            cfg = torch._dynamo.config
+            limit = cfg.recompile_limit if hasattr(cfg, "recompile_limit") else cfg.cache_size_limit  # torch < 2.7
+            if len(self.compiled_shapes) > limit:
+                _log.warning("more than %d input shapes: torch.compile falls back to eager for new ones", limit)
         with torch.inference_mode():
             depth = self._forward(x)
         return upsample_depth(depth, (h, w))
