@@ -49,13 +49,19 @@ class CameraInfo:
 
     @classmethod
     def from_msg(cls, msg) -> CameraInfo:
-        """Copy a CameraInfo-like object (rclpy, rosbags, ROS 1 upper-case field names)."""
-        roi = getattr(msg, 'roi', None)
-        roi = NO_ROI if roi is None else (int(roi.x_offset), int(roi.y_offset), int(roi.height), int(roi.width),
-                                          bool(roi.do_rectify))
-        return cls(width=int(msg.width), height=int(msg.height), distortion_model=str(msg.distortion_model),
-                   d=_floats(msg, 'd'), k=_floats(msg, 'k'), r=_floats(msg, 'r'), p=_floats(msg, 'p'),
-                   binning_x=int(getattr(msg, 'binning_x', 0)), binning_y=int(getattr(msg, 'binning_y', 0)), roi=roi)
+        """Copy a CameraInfo-like object (rclpy, rosbags, ROS 1 upper-case names); IntrinsicsError if malformed."""
+        try:
+            roi = getattr(msg, 'roi', None)
+            roi = NO_ROI if roi is None else (int(roi.x_offset), int(roi.y_offset), int(roi.height), int(roi.width),
+                                              bool(roi.do_rectify))
+            return cls(width=_int(msg, 'width'), height=_int(msg, 'height'),
+                       distortion_model=str(msg.distortion_model), d=_floats(msg, 'd'), k=_floats(msg, 'k'),
+                       r=_floats(msg, 'r'), p=_floats(msg, 'p'), binning_x=_int(msg, 'binning_x', 0),
+                       binning_y=_int(msg, 'binning_y', 0), roi=roi)
+        except IntrinsicsError:
+            raise
+        except (AttributeError, TypeError, ValueError) as exc:  # a missing field or one of the wrong type
+            raise IntrinsicsError(f'camera_info is malformed: {exc}') from None
 
     @classmethod
     def pinhole(cls, width: int, height: int, fx: float, fy: float, cx: float, cy: float) -> CameraInfo:
@@ -222,7 +228,19 @@ def _floats(msg, name: str) -> tuple:
     value = getattr(msg, name, None)
     if value is None:
         value = getattr(msg, name.upper(), ())
-    return tuple(float(v) for v in value)
+    try:
+        return tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        raise IntrinsicsError(f'camera_info {name.upper()} must hold numbers, got {value!r}') from None
+
+
+def _int(msg, name: str, default: int | None = None) -> int:
+    """Return an integer CameraInfo field (IntrinsicsError naming it when it is missing or not an integer)."""
+    value = getattr(msg, name) if default is None else getattr(msg, name, default)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise IntrinsicsError(f'camera_info {name} must be an integer, got {value!r}') from None
 
 
 class CameraInfoHistory:

@@ -99,7 +99,12 @@ def _unreadable(path: Path) -> str:
 
 def _read_image(path: Path) -> tuple[np.ndarray, str]:
     """Decode an image file as the node decodes a CompressedImage: (H, W[, C]) array and its encoding."""
-    return image_codec.decode_encoded(np.fromfile(path, np.uint8), f"file {path.name}")
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # a damaged file: our one line, not OpenCV's too
+    try:
+        return image_codec.decode_encoded(np.fromfile(path, np.uint8), f"file {path.name}")
+    finally:
+        cv2.utils.logging.setLogLevel(level)
 
 
 def _frames(paths: list[Path], size: int, camera_info_for):
