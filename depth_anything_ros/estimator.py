@@ -17,8 +17,7 @@ from .preprocess import (
     check_image,
     check_input_size,
     check_work,
-    normalise_resized,
-    to_rgb,
+    network_input,
     upsample_depth,
 )
 from .torch_support import check_torch
@@ -156,14 +155,12 @@ class DepthEstimator:
 
     def estimate_raw(self, raw: torch.Tensor, encoding: str = "rgb8") -> torch.Tensor:
         """(B, H, W[, C]) raw tensor from `upload` -> (B, H, W) float32 depth on the device."""
+        h, w = raw.shape[1:3]
         with torch.inference_mode():
-            return self._infer(to_rgb(raw, encoding))
+            return self._infer(network_input(raw, encoding, check_work(h, w, self.input_size), self.dtype), (h, w))
 
-    def _infer(self, rgb: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) float RGB in [0, 1] on the device -> (B, H, W) float32 depth on the device."""
-        h, w = rgb.shape[-2:]
-        size = check_work(h, w, self.input_size)
-        x = normalise_resized(rgb, size, self.dtype)
+    def _infer(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """(B, 3, h, w) normalised network input on the device -> (B, *size) float32 depth on the device."""
         if self.compiled and tuple(x.shape) not in self.compiled_shapes:
             self.compiled_shapes.append(tuple(x.shape))
             _log.info("compiling Depth-Anything-V2 %s for input shape %s", self.encoder, tuple(x.shape))
@@ -173,7 +170,7 @@ class DepthEstimator:
                 _log.warning("more than %d input shapes: torch.compile falls back to eager for new ones", limit)
         with torch.inference_mode():
             depth = self._forward(x)
-        return upsample_depth(depth, (h, w))
+        return upsample_depth(depth, size)
 
     def warmup(self, height: int, width: int, batch: int = 1) -> None:
         """Run one (batch, height, width) frame now, so compilation does not stall the first camera frame."""
@@ -188,8 +185,7 @@ class DepthEstimator:
             raise ValueError(f"estimate_tensor expects a (B, 3, H, W) uint8 tensor, got {tuple(rgb.shape)} {rgb.dtype}")
         if rgb.device != self.device:
             raise ValueError(f"tensor is on {rgb.device} but the estimator runs on {self.device}")
-        with torch.inference_mode():
-            return self._infer(rgb.float() / 255.0)
+        return self.estimate_raw(rgb.permute(0, 2, 3, 1), "rgb8")  # (B, H, W, 3) view: the same path as frames
 
     def estimate(self, image: np.ndarray, encoding: str = "rgb8") -> np.ndarray:
         """(H, W[, C]) uint8/uint16 array in `encoding` -> (H, W) float32 depth (metres for metric checkpoints)."""

@@ -109,11 +109,12 @@ def to_rgb(raw: torch.Tensor, encoding: str) -> torch.Tensor:
     """Raw pixels (B, H, W[, C]) uint8/uint16 in `encoding` -> (B, 3, H, W) float32 RGB in [0, 1], same device."""
     channels, _, full_scale, order = ENCODINGS[encoding]
     if channels == 1:
-        x = raw.reshape(raw.shape[0], 1, raw.shape[1], raw.shape[2]).float().expand(-1, 3, -1, -1)
+        x = raw.reshape(raw.shape[0], 1, raw.shape[1], raw.shape[2]).float().div_(full_scale)
+        return x.expand(-1, 3, -1, -1)
     else:
         x = raw[..., :3] if order == (0, 1, 2) else raw[..., :3].flip(-1)  # slices and flips, no index tensor
         x = x.permute(0, 3, 1, 2).float()
-    return x / full_scale
+    return x.div_(full_scale)  # in place: a large frame's float copy is its biggest buffer
 
 
 def to_rgb8(raw: torch.Tensor, encoding: str) -> torch.Tensor:
@@ -176,9 +177,34 @@ def resize_cubic(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return x
     if x.device.type != "cpu":
         return resize_cubic_torch(x, size)
-    out = [cv2.resize(image.permute(1, 2, 0).numpy().astype(np.float64), (size[1], size[0]),
-                      interpolation=cv2.INTER_CUBIC).reshape(size[0], size[1], -1) for image in x]
-    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(x.dtype)
+    out = np.empty((x.shape[0], x.shape[1], *size), np.float64)
+    for b, image in enumerate(x):  # one channel at a time: the float64 copy of a large frame is a third as big
+        for c, channel in enumerate(image):
+            out[b, c] = cv2.resize(channel.numpy().astype(np.float64), (size[1], size[0]),
+                                   interpolation=cv2.INTER_CUBIC)
+    return torch.from_numpy(out).to(x.dtype)
+
+
+def network_input(raw: torch.Tensor, encoding: str, size: tuple[int, int],
+                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Raw pixels (B, H, W[, C]) in `encoding` -> (B, 3, *size) network input: cubic resize, ImageNet mean/std.
+
+    On the CPU each channel goes from the raw integers through OpenCV's float64 cubic resize, scaled and normalised
+    in float64 as the official code does, so a large frame never has a full-size float copy. Other devices convert
+    with `to_rgb` and resize with `resize_cubic_torch`.
+    """
+    if raw.device.type != "cpu":
+        return normalise_resized(to_rgb(raw, encoding), size, dtype)
+    channels, _, full_scale, order = ENCODINGS[encoding]
+    pixels = raw.numpy()
+    out = np.empty((pixels.shape[0], 3, *size), np.float64)
+    for b, image in enumerate(pixels):
+        for c in range(3):
+            plane = (image.reshape(image.shape[:2]) if channels == 1 else image[..., order[c]]).astype(np.float64)
+            if plane.shape != tuple(size):
+                plane = cv2.resize(plane, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
+            out[b, c] = (plane / full_scale - IMAGENET_MEAN[c]) / IMAGENET_STD[c]
+    return torch.from_numpy(out).to(dtype)
 
 
 def normalise_resized(rgb: torch.Tensor, size: tuple[int, int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
