@@ -151,11 +151,13 @@ class PointCloudBuilder:
         return CloudBuffer(1, count, POINT_STEP, POINT_STEP * count, fields, data, True)
 
     def _strided_rays(self, rays: torch.Tensor, stride: int) -> tuple:
-        """Return contiguous strided (x, y) ray components and the ray validity mask (None if all valid), cached."""
+        """Return the strided (x, y) ray components and the ray validity mask (None if all valid), cached."""
         key = (rays, stride, self._cpu_kernel)
         if self._rays_key is None or self._rays_key[0] is not rays or self._rays_key[1:] != key[1:]:
             strided = rays[::stride, ::stride]
-            rx, ry = strided[..., 0].contiguous(), strided[..., 1].contiguous()
+            rx, ry = strided[..., 0], strided[..., 1]
+            if stride > 1 or rays.device.type != 'cpu' or self._cpu_kernel != 'opencv':
+                rx, ry = rx.contiguous(), ry.contiguous()  # NumPy reads stride-1 views as fast, without a copy
             ray_valid = torch.isfinite(strided).all(dim=-1)
             ray_valid = None if bool(ray_valid.all()) else ray_valid
             if rays.device.type == 'cpu' and self._cpu_kernel == 'opencv':
