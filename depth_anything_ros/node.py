@@ -7,6 +7,7 @@ pipeline and publishes. Parameters, lifecycle and diagnostics live here; per-fra
 
 from __future__ import annotations
 
+import sys
 import time
 
 import rclpy
@@ -51,6 +52,8 @@ class DepthAnythingNode(LifecycleNode):
         self._invalid: dict[str, str] = {}  # parameter -> why its startup value was refused
         for spec in node_params.PARAMS:
             self._declare(spec)
+        for name, reason in node_params.command_line_type_errors(sys.argv).items():
+            self._invalid.setdefault(name, reason)
         self._runtime = {s.name: self.get_parameter(s.name).value for s in node_params.PARAMS if s.runtime}
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._cameras: list[Camera] = []

@@ -166,6 +166,57 @@ def allowed(spec: ParamSpec) -> str:
     return f"a {type(spec.default).__name__}"
 
 
+def command_line_type_errors(argv: list[str]) -> dict[str, str]:
+    """Return parameter -> reason for `-p name:=value` rules in argv whose value has the wrong type.
+
+    rcl drops a command-line value whose type differs from the same parameter's value in a --params-file without a
+    word, so the node checks its own command line: 'model.input_size:=abc' must fail configure, not run with 518.
+    """
+    errors: dict[str, str] = {}
+    in_ros_args, tokens = False, iter(argv)
+    for token in tokens:
+        if token == "--ros-args":
+            in_ros_args = True
+        elif token == "--":
+            in_ros_args = False
+        elif in_ros_args and token in ("-p", "--param"):
+            rule = next(tokens, "")
+            name, sep, value = rule.rpartition(":=")
+            name = name.rsplit(":", 1)[-1]  # '[node:]name'
+            spec = SPECS.get(name)
+            if sep and spec is not None and not _fits(spec, _typed(value)):
+                errors[name] = (f"invalid parameter {name} = {value!r}: must be {allowed(spec)}; configure fails until "
+                                "it is set to a valid value")
+    return errors
+
+
+def _typed(text: str) -> object:
+    """Type a command-line parameter value as rcl's YAML reading does (bool, int, float, list or string)."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return [] if text.strip().startswith("[") else text
+
+
+def _fits(spec: ParamSpec, value: object) -> bool:
+    """Return whether a typed value has a type the parameter accepts."""
+    if spec.any_type and isinstance(value, bool):
+        return True
+    expected = type(spec.default)
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected is str:
+        return isinstance(value, str)
+    return isinstance(value, expected)
+
+
 def compile_mode(value: object) -> bool | str:
     """Map model.compile ('auto', 'true', 'false' or a YAML bool) to DepthEstimator's compile argument."""
     return value if isinstance(value, bool) else {"true": True, "false": False}.get(str(value), "auto")

@@ -355,11 +355,8 @@ def test_relative_checkpoint_is_refused_at_activate_with_the_metric_variants(ros
 # ---------------------------------------------------------------- invalid startup parameters
 
 
-RCL_DROPS_RETYPED_OVERRIDE = (
-    "rcl merges the params file and the -p rules before the node exists: model.input_size: 518 (int) from "
-    "config/depth_anything.yaml followed by -p model.input_size:=abc (string) yields 518, so the node never sees "
-    "'abc' and runs with input size 518 without any log line or ERROR diagnostics (the same for 1.5)")
-
+# rcl merges the params file and the -p rules before the node exists and silently keeps the file's 518 for
+# -p model.input_size:=abc; the node reads its own command line so that case is refused like the others.
 INVALID_STARTUP = [
     # (namespace, params file used, overrides, log lines naming parameter and value, valid values set afterwards)
     pytest.param("/inv_range", True, ("model.input_size:=13", "cloud.stride:=0"),
@@ -371,8 +368,7 @@ INVALID_STARTUP = [
                  {"model__input_size": INPUT_SIZE}, id="wrong_type"),
     pytest.param("/inv_type_file", True, ("model.input_size:=abc",),
                  ("invalid parameter model.input_size = 'abc': must be an integer in [14, 4096]",),
-                 {"model__input_size": INPUT_SIZE}, id="wrong_type_after_params_file",
-                 marks=pytest.mark.xfail(strict=True, reason=RCL_DROPS_RETYPED_OVERRIDE)),
+                 {"model__input_size": INPUT_SIZE}, id="wrong_type_after_params_file"),
 ]
 
 
