@@ -270,3 +270,14 @@ class CameraIO:
                         return img, inf, found
                 time.sleep(0.02)
         raise AssertionError(f"no {', '.join(names)} on {self.prefix} within {timeout} s ({len(sent)} frames sent)")
+
+
+def serving_node(env: dict, namespace: str, checkpoint, cameras: list[str], log_path: Path, max_depth: float = 20.0,
+                 input_size: int = 70):
+    """Yield a started node (CPU, synthetic checkpoint) serving `cameras` in `namespace`; stop it afterwards."""
+    process = NodeProcess(node_command(namespace, checkpoint, f"model.max_depth:={max_depth}",
+                                       f"model.input_size:={input_size}", "device:=cpu",
+                                       "cameras:=[" + ",".join(cameras) + "]"), env, log_path)
+    assert process.wait_for_log("loaded in"), process.log()
+    yield process
+    process.stop()

@@ -10,6 +10,7 @@ import pytest
 
 from depth_anything_ros.cli import main
 from depth_anything_ros.estimator import DepthEstimator
+from ply_reader import read_ply
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INPUT_SIZE = 70
@@ -23,20 +24,6 @@ def write_image(path: Path, width: int = 64, height: int = 48, seed: int = 0) ->
     rgb = np.clip(ramp * 0.5 + rng.integers(0, 128, (height, width, 3)), 0, 255).astype(np.uint8)
     assert cv2.imwrite(str(path), rgb[..., ::-1])
     return rgb
-
-
-def read_ply(path: Path) -> np.ndarray:
-    """Read a binary little-endian PLY vertex element as a structured array."""
-    data = path.read_bytes()
-    header, body = data.split(b"end_header\n", 1)
-    lines = header.decode("ascii").splitlines()
-    assert lines[:2] == ["ply", "format binary_little_endian 1.0"]
-    count = next(int(line.split()[2]) for line in lines if line.startswith("element vertex"))
-    types = {"float": "<f4", "uchar": "u1"}
-    dtype = [(line.split()[2], types[line.split()[1]]) for line in lines if line.startswith("property")]
-    vertices = np.frombuffer(body, dtype=dtype)
-    assert vertices.size == count
-    return vertices
 
 
 def run_cli(cli, *args, cwd=REPO_ROOT) -> subprocess.CompletedProcess:
@@ -73,7 +60,7 @@ def test_estimate_writes_depth_preview_and_cloud(cli, synthetic_vits_checkpoint,
     assert preview.shape[0] == 48 and preview.shape[1] > 2 * 64
     np.testing.assert_array_equal(preview[:, :64, ::-1], rgb)
 
-    vertices = read_ply(out / "room.ply")
+    vertices = read_ply(out / "room.ply")[1]
     v, u = np.mgrid[0:48, 0:64]
     assert vertices.size == depth.size
     np.testing.assert_allclose(vertices["z"], depth.ravel(), rtol=1e-6)
@@ -97,7 +84,7 @@ def test_estimate_npy_and_default_field_of_view(synthetic_vits_checkpoint, estim
         assert not (tmp_path / f"{path.stem}_depth.tiff").exists()
         height, width = rgb.shape[:2]
         focal = (width / 2) / np.tan(np.radians(30))
-        vertices = read_ply(tmp_path / f"{path.stem}.ply")
+        vertices = read_ply(tmp_path / f"{path.stem}.ply")[1]
         u = np.tile(np.arange(width), height)
         np.testing.assert_allclose(vertices["x"], (u - (width - 1) / 2) * depth.ravel() / focal, rtol=1e-5,
                                    atol=1e-6)

@@ -14,6 +14,7 @@ from depth_anything_ros.export import (
     write_ply,
     write_preview_png,
 )
+from ply_reader import read_ply
 
 
 def random_depth(shape=(30, 40), seed=0):
@@ -64,20 +65,6 @@ def test_preview_png_layout(tmp_path):
     assert not panel[0, 64].any()  # NaN depth is black
     with pytest.raises(ValueError, match='rgb_image must be'):
         write_preview_png(path, rgb[:10], depth, colormap_lut('turbo'), 0.1, 50.0)
-
-
-def read_ply(path):
-    """Minimal binary little-endian PLY reader: header dict and structured vertex array."""
-    raw = path.read_bytes()
-    end = raw.index(b'end_header\n') + len(b'end_header\n')
-    header = raw[:end].decode('ascii').splitlines()
-    assert header[:2] == ['ply', 'format binary_little_endian 1.0']
-    count = int(next(line for line in header if line.startswith('element vertex')).split()[-1])
-    types = {'float': '<f4', 'uchar': 'u1'}
-    dtype = [(line.split()[2], types[line.split()[1]]) for line in header if line.startswith('property')]
-    vertices = np.frombuffer(raw[end:], dtype=dtype)
-    assert len(vertices) == count
-    return header, vertices
 
 
 @pytest.mark.parametrize('with_colour', [False, True])

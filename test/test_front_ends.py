@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 from bag_helpers import by_topic, read_bag, write_bag
-from graph_harness import CameraIO, GraphClient, NodeProcess, camera_info_msg, cloud_arrays, image_msg, node_command
+from graph_harness import serving_node, CameraIO, GraphClient, camera_info_msg, cloud_arrays, image_msg
 from rcl_interfaces.srv import SetParameters
 from rclpy.parameter import Parameter
 
@@ -27,6 +27,7 @@ from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag
 from depth_anything_ros.camera import CameraInfo
 from depth_anything_ros.checkpoint import write_synthetic_checkpoint
 from depth_anything_ros.cli import main
+from ply_reader import read_ply
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INPUT_SIZE = 70
@@ -64,19 +65,6 @@ def run_cli(cli, *args) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-def read_ply(path: Path) -> np.ndarray:
-    """Return the vertices of a binary little-endian PLY as a structured array."""
-    header, body = path.read_bytes().split(b"end_header\n", 1)
-    lines = header.decode("ascii").splitlines()
-    assert lines[:2] == ["ply", "format binary_little_endian 1.0"]
-    count = next(int(line.split()[2]) for line in lines if line.startswith("element vertex"))
-    types = {"float": "<f4", "uchar": "u1"}
-    dtype = [(line.split()[2], types[line.split()[1]]) for line in lines if line.startswith("property")]
-    vertices = np.frombuffer(body, dtype=dtype)
-    assert vertices.size == count
-    return vertices
-
-
 def write_frame_bag(path: Path, pixels: np.ndarray, p) -> Path:
     """Write a one-frame bag: /cam/camera_info then /cam/image, both with the same header."""
     hdr = messages.header(STAMP_NS, "cam_optical_frame")
@@ -112,13 +100,8 @@ def client(ros_env):
 
 @pytest.fixture(scope="module")
 def node(ros_env, synthetic_vits_checkpoint, tmp_path_factory):
-    cameras = "[" + ",".join(CASES) + "]"
-    process = NodeProcess(node_command(NS, synthetic_vits_checkpoint, f"model.max_depth:={MAX_DEPTH}",
-                                       f"model.input_size:={INPUT_SIZE}", "device:=cpu", f"cameras:={cameras}"),
-                          ros_env, tmp_path_factory.mktemp("node") / "node.log")
-    assert process.wait_for_log("loaded in"), process.log()
-    yield process
-    process.stop()
+    yield from serving_node(ros_env, NS, synthetic_vits_checkpoint, list(CASES),
+                            tmp_path_factory.mktemp("node") / "node.log", max_depth=MAX_DEPTH, input_size=INPUT_SIZE)
 
 
 def node_outputs(client, case: str, pixels: np.ndarray, p, scale: float) -> tuple[dict, dict]:
@@ -161,7 +144,7 @@ def fronts(request, node, client, synthetic_vits_checkpoint, tmp_path_factory):
                  "--out", str(tmp / "est")]) == 0
     estimate = SimpleNamespace(depth=np.load(tmp / "est" / "frame_depth.npy"),
                                preview=cv2.imread(str(tmp / "est" / "frame_preview.png"), cv2.IMREAD_COLOR),
-                               ply=read_ply(tmp / "est" / "frame.ply"))
+                               ply=read_ply(tmp / "est" / "frame.ply")[1])
     return SimpleNamespace(case=case, p=p, scale=scale, pixels=pixels, node=organized, node_flat=flat, bag=bag,
                            estimate=estimate)
 

@@ -17,6 +17,7 @@ from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.parameter import Parameter
 
 from graph_harness import (
+    serving_node,
     BEST_EFFORT,
     CameraIO,
     GraphClient,
@@ -51,13 +52,8 @@ def client(ros_env):
 
 @pytest.fixture(scope="module")
 def node(ros_env, synthetic_vits_checkpoint, tmp_path_factory):
-    cameras = "[" + ",".join(CAMERAS) + "]"
-    process = NodeProcess(node_command(NS, synthetic_vits_checkpoint, "model.max_depth:=20.0",
-                                       f"model.input_size:={INPUT_SIZE}", "device:=cpu", f"cameras:={cameras}"),
-                          ros_env, tmp_path_factory.mktemp("node") / "node.log")
-    assert process.wait_for_log("loaded in"), process.log()
-    yield process
-    process.stop()
+    yield from serving_node(ros_env, NS, synthetic_vits_checkpoint, CAMERAS,
+                            tmp_path_factory.mktemp("node") / "node.log", input_size=INPUT_SIZE)
 
 
 @pytest.fixture(scope="module")

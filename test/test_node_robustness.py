@@ -18,6 +18,7 @@ from rclpy.parameter import Parameter
 from rcl_interfaces.srv import SetParameters
 
 from graph_harness import (
+    serving_node,
     CameraIO,
     GraphClient,
     NodeProcess,
@@ -58,13 +59,8 @@ def diagnostics(client):
 
 @pytest.fixture(scope="module")
 def node(ros_env, synthetic_vits_checkpoint, tmp_path_factory):
-    process = NodeProcess(node_command(NS, synthetic_vits_checkpoint, "model.max_depth:=20.0",
-                                       f"model.input_size:={INPUT_SIZE}", "device:=cpu",
-                                       "cameras:=[" + ",".join(CAMERAS) + "]"),
-                          ros_env, tmp_path_factory.mktemp("robust_node") / "node.log")
-    assert process.wait_for_log("loaded in"), process.log()
-    yield process
-    process.stop()
+    yield from serving_node(ros_env, NS, synthetic_vits_checkpoint, CAMERAS,
+                            tmp_path_factory.mktemp("robust_node") / "node.log", input_size=INPUT_SIZE)
 
 
 def set_params(client, node_name, **values):
