@@ -31,7 +31,7 @@ class FrameWorker:
         self._node, self._pipeline, self._slots, self._cameras = node, pipeline, slots, cameras
         self._runtime, self._stats = runtime, stats  # the node's live run-time parameter values
         self._stop = threading.Event()
-        self._warm: set[tuple[int, int]] = set()  # (width, height) warmed up
+        self._warm: set[tuple[int, int, int]] = set()  # (width, height, batch) warmed up
         self._error_logged: dict[str, float] = {}
         self.error = ""  # why the thread ended, "" while it runs or after a clean stop
         self._thread = threading.Thread(target=self._work, name="depth_anything_worker", daemon=True)
@@ -72,18 +72,18 @@ class FrameWorker:
         if not est.compiled:
             return
         sizes = [c.image_size for c in self._cameras if c.image_size is not None]
-        for width, height in sorted(set(sizes) - self._warm):
-            self._warm.add((width, height))
-            for batch in sorted({1, sizes.count((width, height))}):
-                start = time.monotonic()
-                try:
-                    est.warmup(height, width, batch)
-                except Exception as exc:  # noqa: BLE001 - a failed warm-up is logged; the frame path reports too
-                    self._node.get_logger().error(f"warm-up for {width}x{height} images, batch {batch}, failed: "
-                                                  f"{type(exc).__name__}: {exc}")
-                    continue
-                self._node.get_logger().info(f"warmed up the compiled network for {width}x{height} images, batch "
-                                             f"{batch}, in {time.monotonic() - start:.1f} s")
+        wanted = {(w, h, batch) for w, h in sizes for batch in (1, sizes.count((w, h)))}
+        for width, height, batch in sorted(wanted - self._warm):
+            self._warm.add((width, height, batch))
+            start = time.monotonic()
+            try:
+                est.warmup(height, width, batch)
+            except Exception as exc:  # noqa: BLE001 - a failed warm-up is logged; the frame path reports too
+                self._node.get_logger().error(f"warm-up for {width}x{height} images, batch {batch}, failed: "
+                                              f"{type(exc).__name__}: {exc}")
+                continue
+            self._node.get_logger().info(f"warmed up the compiled network for {width}x{height} images, batch "
+                                         f"{batch}, in {time.monotonic() - start:.1f} s")
 
     def _process(self, batch: list[tuple[Camera, Frame]]) -> None:
         """Run one batch of frames (one per camera) through the pipeline and publish what each produced."""
