@@ -9,14 +9,11 @@ import torch
 from depth_anything_ros.model import DepthAnythingV2
 from depth_anything_ros.variants import CHECKPOINTS, ENCODERS
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parent / "data" / "checkpoint_keys"
 
 
 def _reference(encoder: str) -> dict:
-    path = REFERENCE / f"checkpoint_keys_{encoder}.json"
-    if not path.exists():
-        pytest.skip(f"shared reference {path} not present")
-    return json.loads(path.read_text())
+    return json.loads((REFERENCE / f"checkpoint_keys_{encoder}.json").read_text())
 
 
 @pytest.mark.parametrize("encoder", sorted(ENCODERS))
