@@ -1,27 +1,25 @@
-"""Progress line on stderr with frames/s and ETA: tqdm when installed, else a plain line once a second."""
+"""Progress line on stderr with frames/s and ETA: rewritten in place on a terminal, a line every 10 s in a log."""
 
 from __future__ import annotations
 
 import sys
 import time
 
+TERMINAL_PERIOD_S = 0.5
+LOG_PERIOD_S = 10.0
+
 
 class Progress:
-    """Counts frames towards a known total; use as a context manager."""
+    """Counts frames towards a known total; use as a context manager. The final state is printed exactly once."""
 
-    def __init__(self, total: int, desc: str, enabled: bool = True):
+    def __init__(self, total: int, desc: str, enabled: bool = True, stream=None):
         self.total, self.desc, self.enabled = total, desc, enabled
+        self.stream = stream if stream is not None else sys.stderr
         self.done = 0
         self.start = time.monotonic()
-        self._last_print = 0.0
-        self._bar = None
-        if enabled:
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                tqdm = None
-            if tqdm is not None:
-                self._bar = tqdm(total=total, desc=desc, unit="frame", file=sys.stderr, dynamic_ncols=True)
+        self._last_print = -float("inf")
+        self._printed = ""  # the last line printed
+        self._terminal = bool(getattr(self.stream, "isatty", lambda: False)())
 
     @property
     def elapsed(self) -> float:
@@ -34,21 +32,26 @@ class Progress:
         return self.done / self.elapsed if self.elapsed > 0 else 0.0
 
     def update(self, n: int) -> None:
-        """Count n more frames."""
+        """Count n more frames; print when the period has passed or the total is reached."""
         self.done += n
-        if self._bar is not None:
-            self._bar.update(n)
-        elif self.enabled and (time.monotonic() - self._last_print >= 1.0 or self.done >= self.total):
-            self._last_print = time.monotonic()
-            eta = (self.total - self.done) / self.rate if self.rate > 0 else float("nan")
-            print(f"\r{self.desc}: {self.done}/{self.total} frames, {self.rate:.2f} frames/s, ETA {eta:.0f} s",
-                  end="", file=sys.stderr, flush=True)
+        period = TERMINAL_PERIOD_S if self._terminal else LOG_PERIOD_S
+        if self.enabled and (time.monotonic() - self._last_print >= period or self.done >= self.total):
+            self._print()
+
+    def _print(self) -> None:
+        eta = (self.total - self.done) / self.rate if self.rate > 0 else float("nan")
+        line = f"{self.desc}: {self.done}/{self.total} frames, {self.rate:.2f} frames/s, ETA {eta:.0f} s"
+        if line.split(",")[0] == self._printed.split(",")[0]:
+            return  # the same count again (e.g. a final update of 0 frames)
+        self._last_print, self._printed = time.monotonic(), line
+        print(f"\r{line}" if self._terminal else line, end="" if self._terminal else "\n", file=self.stream,
+              flush=True)
 
     def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._bar is not None:
-            self._bar.close()
-        elif self.enabled:
-            print(file=sys.stderr)
+        if self.enabled and self.done and self.done < self.total:
+            self._print()  # interrupted or fewer frames than announced: say where it stopped
+        if self.enabled and self._terminal and self._printed:
+            print(file=self.stream, flush=True)
