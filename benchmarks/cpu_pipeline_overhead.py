@@ -2,7 +2,7 @@
 
 Prints a table of per-stage times on a 640x480 frame (p50/p95 ms) and the per-frame total of a typical
 node frame (padded rgb8 decode + organised coloured cloud at stride 1 + colourised depth + 32FC1 depth bytes),
-the figure issue 5 targets at <= 3 ms on the CPU.
+the figure the performance targets put at <= 3 ms on the CPU.
 
     python benchmarks/cpu_pipeline_overhead.py [--device cpu|cuda] [--iters 50] [--json out.json]
 """

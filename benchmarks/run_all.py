@@ -1,4 +1,4 @@
-"""Run every benchmark (one process each), then check the issue-5 targets from their JSON in one summary.
+"""Run every benchmark (one process each), then check the performance targets from their JSON in one summary.
 
 Writes <out>/<benchmark>.json, <out>/summary.json and <out>/targets.md. The official baseline needs the
 official Depth-Anything-V2 code (--official DIR, or --official-git GITDIR to extract its metric_depth/ there).
@@ -58,16 +58,21 @@ def _target(name: str, goal: str, value: float | None, threshold: float, higher:
 
 
 def targets(runs: dict, device: str) -> list[dict]:
-    """Evaluate the issue-5 targets from this run's results (ratios from one run on one machine)."""
+    """Evaluate the performance targets from this run's results (ratios from one run on one machine)."""
     out = []
     official = _rows(runs, "official_baseline")
+    baseline = runs.get("official_baseline", {})
     for encoder, goal in (("vits", 5.0), ("vitl", 3.0)):
         rows = [r for r in official if r["encoder"] == encoder and r["pipeline"].endswith("model-only")]
         best = max(rows, key=lambda r: r["speedup_vs_official"], default=None)
+        if best:
+            note = f"{best['pipeline']} at {best['resolution']}"
+        elif baseline.get("status") != "ok":
+            note = f"official_baseline {baseline.get('status', 'not run')}: {baseline.get('error', 'see its log')}"
+        else:
+            note = f"{encoder} not in this run (official_baseline --encoders)"
         out.append(_target(f"model-only vs official ({encoder})", f">= {goal}x",
-                           best and best["speedup_vs_official"], goal, True,
-                           f"{best['pipeline']} at {best['resolution']}" if best else
-                           f"{encoder} not in this run (official_baseline --encoders)"))
+                           best and best["speedup_vs_official"], goal, True, note))
     e2e = {r["mode"]: r for r in _rows(runs, "end_to_end")}
     busy = max((e2e[m] for m in ("saturate", "max") if m in e2e), default={},
                key=lambda r: r.get("throughput_over_model_only") or 0.0)
@@ -119,14 +124,15 @@ def main(argv: list[str] | None = None) -> int:
         if name == "official_baseline":
             if not (args.official / "metric_depth" / "depth_anything_v2" / "dpt.py").is_file():
                 print(f"official_baseline skipped: no official code in {args.official} (see --official-git)")
-                runs[name] = {"status": "skipped", "error": f"no official code in {args.official}"}
+                runs[name] = {"status": "skipped",
+                              "error": f"no official code in {args.official} (extract it there, or pass --official-git)"}
                 continue
             extra += ["--official", str(args.official)]
         runs[name] = run_benchmark(name, args, extra)
     rows = targets(runs, args.device)
     quick = ", --quick: not meaningful" if args.quick else ""
     text = common.print_table(rows, ["target", "goal", "measured", "status", "note"],
-                              title=f"issue 5 targets ({args.device}{quick})")
+                              title=f"performance targets ({args.device}{quick})")
     (args.out / "targets.md").write_text(text)
     summary = {"machine": common.machine_info(), "device": args.device, "quick": args.quick, "targets": rows,
                "runs": {name: {k: v for k, v in run.items() if k != "json"} for name, run in runs.items()}}
