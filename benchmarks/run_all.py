@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         if name == "official_baseline":
             if not (args.official / "metric_depth" / "depth_anything_v2" / "dpt.py").is_file():
                 print(f"official_baseline skipped: no official code in {args.official} (see --official-git)")
-                runs[name] = {"status": "skipped",
-                              "error": f"no official code in {args.official} (extract it there, or pass --official-git)"}
+                reason = f"no official code in {args.official} (extract it there, or pass --official-git)"
+                runs[name] = {"status": "skipped", "error": reason}
                 continue
             extra += ["--official", str(args.official)]
         runs[name] = run_benchmark(name, args, extra)
