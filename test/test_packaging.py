@@ -98,3 +98,27 @@ def test_colcon_build_installs_ros_layout(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "estimate" in run.stdout
+
+
+def test_readme_workspace_commands_run_as_written(tmp_path):
+    """The README's robot install block, in a temporary workspace: every line but rosdep and pip, as written."""
+    pytest.importorskip("colcon_package_selection", reason="colcon-common-extensions is not installed")
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("## Install on a ROS 2 robot", 1)[1]
+    block = re.search(r"```bash\n(.*?)```", section, flags=re.DOTALL).group(1).strip().splitlines()
+    assert block[1] == "git clone <this repository> depth_anything_ros"
+    home = tmp_path / "home"
+    (home / "ros2_ws" / "src").mkdir(parents=True)
+    copy_package(home / "ros2_ws" / "src" / PACKAGE)  # the clone
+    kept = [line for i, line in enumerate(block) if i != 1 and not line.startswith(("rosdep ", "pip "))]
+    assert kept == ["cd ~/ros2_ws/src", "cd ~/ros2_ws", "colcon build --packages-select depth_anything_ros",
+                    "source install/setup.bash"]
+    checks = ['python3 -c "import depth_anything_ros, sys; print(depth_anything_ros.__file__)"',
+              f"test -x install/{PACKAGE}/lib/{PACKAGE}/depth_anything_node",
+              f"install/{PACKAGE}/lib/{PACKAGE}/depth-anything-ros --help > /dev/null"]
+    script = "set -e\n" + "\n".join(kept + checks) + "\n"
+    env = {**os.environ, "HOME": str(home), "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("PYTHONPATH", None)
+    run = subprocess.run(["bash", "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert str(home / "ros2_ws" / "install") in run.stdout, run.stdout  # the installed package, not the checkout
