@@ -22,7 +22,7 @@ from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from depth_anything_ros import node_diagnostics, node_params, ros_adapter
-from depth_anything_ros.checkpoint import CheckpointError
+from depth_anything_ros.checkpoint import CheckpointError, is_synthetic
 from depth_anything_ros.colorize import COLORMAPS
 from depth_anything_ros.estimator import DepthEstimator
 from depth_anything_ros.frame_slot import LatestFrameSlots
@@ -60,6 +60,7 @@ class DepthAnythingNode(LifecycleNode):
         self._slots: LatestFrameSlots | None = None
         self._estimator = None
         self._pipeline: FramePipeline | None = None
+        self._synthetic = False  # the loaded checkpoint holds synthetic (random) weights
         self._worker: FrameWorker | None = None
         self._active = False
         self._activated_at = 0.0
@@ -177,6 +178,10 @@ class DepthAnythingNode(LifecycleNode):
             f"model {cfg['model.checkpoint']} ({est.encoder}, max depth {est.max_depth} m) on {est.device} "
             f"{str(est.dtype).replace('torch.', '')}, input size {est.input_size}, loaded in "
             f"{time.monotonic() - start:.1f} s")
+        self._synthetic = is_synthetic(est.checkpoint_path)
+        if self._synthetic:
+            self.get_logger().warning(f"SYNTHETIC WEIGHTS in {est.checkpoint_path}: random weights with the official "
+                                      "shapes, every depth and cloud is meaningless; use a real checkpoint")
         self._slots.reopen()
         self._active = True
         self._activated_at = time.monotonic()
@@ -286,6 +291,7 @@ class DepthAnythingNode(LifecycleNode):
                   "device": str(est.device) if est else "-",
                   "precision": str(est.dtype).replace("torch.", "") if est else "-",
                   "input size": est.input_size if est else "-",
+                  "weights": ("SYNTHETIC" if self._synthetic else "checkpoint") if est else "-",
                   "batch size": f"{means.get('batch_size', 0):.2f}"}
         for stage in ("inference", "decode", "upload", "depth", "cloud", "colorize", "publish"):
             values[f"{stage} ms"] = ms.get(stage, "-")
