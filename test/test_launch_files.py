@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import yaml
 from lifecycle_msgs.srv import GetState
+from rclpy.impl.implementation_singleton import rclpy_implementation
 
 from depth_anything_ros import node_params
 from graph_harness import CameraIO, GraphClient, NodeProcess, camera_info_msg, image_msg, node_command, wait_until
@@ -144,14 +145,18 @@ def test_the_command_launch_runs_starts_the_node(ros_env, tmp_path):
         assert wait_until(lambda: client.call(GetState, f"/{camera}/depth_anything/get_state",
                                               GetState.Request()).current_state.label == "active", timeout=120), (
             process.log())
-        published = wait_until(lambda: {name for name, _ in client.node.get_publisher_names_and_types_by_node(
-            "depth_anything", f"/{camera}")} >= {f"/{camera}/{t}" for t in NODE_OUTPUTS} and True)
+        def node_topics() -> set[str]:
+            try:  # the service answered, but the client's graph cache may not list the node yet
+                return {name for name, _ in client.node.get_publisher_names_and_types_by_node(
+                    "depth_anything", f"/{camera}")}
+            except rclpy_implementation.NodeNameNonExistentError:
+                return set()
+
+        published = wait_until(lambda: node_topics() >= {f"/{camera}/{t}" for t in NODE_OUTPUTS} and True)
         assert published, process.log()
         rviz = yaml.safe_load(RVIZ.read_text())["Visualization Manager"]["Displays"]
         rviz_topics = {d["Topic"]["Value"] for d in rviz if "Topic" in d}
-        node_topics = {name for name, _ in client.node.get_publisher_names_and_types_by_node(
-            "depth_anything", f"/{camera}")}
-        assert rviz_topics <= node_topics
+        assert rviz_topics <= node_topics()
 
         cam = CameraIO(client, f"/{camera}")  # default model.input_size 518: one frame is enough on a CPU
         pixels = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
