@@ -13,6 +13,7 @@ import time
 import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import Vector3Stamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -21,7 +22,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from depth_anything_ros import node_diagnostics, node_params, ros_adapter
+from depth_anything_ros import node_diagnostics, node_params, node_scale, ros_adapter
 from depth_anything_ros.checkpoint import CheckpointError, is_synthetic
 from depth_anything_ros.colorize import COLORMAPS
 from depth_anything_ros.estimator import DepthEstimator
@@ -96,6 +97,10 @@ class DepthAnythingNode(LifecycleNode):
                 node_params.frame_options({**current, **{k: v for k, v in values.items() if k in current}})
             except ValueError as exc:
                 reason = str(exc)
+        est = self._estimator
+        if not reason and est is not None and not est.is_metric and values.get("scale.mode", "reference") != \
+                "reference":
+            reason = "the loaded checkpoint is a relative model: scale.mode must stay reference"
         if reason:
             return SetParametersResult(successful=False, reason=reason)
         for name, value in values.items():
@@ -127,6 +132,10 @@ class DepthAnythingNode(LifecycleNode):
         if reason:
             return self._fail("configure", reason)
         self._runtime = {name: self._config[name] for name in self._runtime}
+        try:
+            node_params.frame_options(self._runtime)
+        except ValueError as exc:
+            return self._fail("configure", str(exc))
         reliability = (ReliabilityPolicy.RELIABLE if self._config["qos.reliability"] == "reliable"
                        else ReliabilityPolicy.BEST_EFFORT)
         self._input_qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=reliability,
@@ -150,6 +159,9 @@ class DepthAnythingNode(LifecycleNode):
             cam.info_pub = self.create_lifecycle_publisher(CameraInfo, topic(ns, "depth/camera_info"), OUTPUT_QOS)
             cam.points_pub = self.create_lifecycle_publisher(PointCloud2, topic(ns, "points"), OUTPUT_QOS)
             cam.colored_pub = self.create_lifecycle_publisher(Image, topic(ns, "depth/colored"), OUTPUT_QOS)
+            cam.reference_sub = self.create_subscription(
+                Image, topic(ns, "reference_depth"), lambda msg, c=cam: self._on_reference(c, msg), self._input_qos)
+            cam.scale_pub = self.create_lifecycle_publisher(Vector3Stamped, topic(ns, "depth/scale"), OUTPUT_QOS)
             self._cameras.append(cam)
         self._slots = LatestFrameSlots(list(range(len(self._cameras))))
         self._status, self._failure = "inactive", ""
@@ -168,7 +180,7 @@ class DepthAnythingNode(LifecycleNode):
                     "model.encoder"], max_depth=cfg["model.max_depth"] or "auto",
                 device=cfg["device"], precision=cfg["precision"], input_size=cfg["model.input_size"],
                 compile=node_params.compile_mode(cfg["model.compile"]))
-            self._pipeline = FramePipeline(self._estimator)
+            self._pipeline = FramePipeline(self._estimator, allow_relative=self._runtime["scale.mode"] == "reference")
         except (CheckpointError, ValueError, RuntimeError, OSError) as exc:
             self._estimator = self._pipeline = None
             self._status = "model not loaded"
@@ -236,9 +248,9 @@ class DepthAnythingNode(LifecycleNode):
 
     def _destroy_cameras(self) -> None:
         for cam in self._cameras:
-            for sub in (cam.image_sub, cam.info_sub):
+            for sub in (cam.image_sub, cam.info_sub, cam.reference_sub):
                 self.destroy_subscription(sub)
-            for pub in (cam.depth_pub, cam.info_pub, cam.points_pub, cam.colored_pub):
+            for pub in (cam.depth_pub, cam.info_pub, cam.points_pub, cam.colored_pub, cam.scale_pub):
                 self.destroy_lifecycle_publisher(pub)
         self._cameras = []
         self._slots = None
@@ -254,6 +266,10 @@ class DepthAnythingNode(LifecycleNode):
     def _on_camera_info(self, cam: Camera, msg: CameraInfo) -> None:
         """Keep the camera_info by stamp for the worker to pair with images."""
         cam.add_camera_info(Time.from_msg(msg.header.stamp).nanoseconds, msg)
+
+    def _on_reference(self, cam: Camera, msg: Image) -> None:
+        """Keep the reference depth by stamp for the worker to pair with images (decoded there)."""
+        cam.references.add(Time.from_msg(msg.header.stamp).nanoseconds, msg)
 
     def _on_incompatible_qos(self, cam: Camera) -> None:
         """Warn once, with the fix, when a publisher's QoS cannot reach our image subscription."""
@@ -293,7 +309,7 @@ class DepthAnythingNode(LifecycleNode):
                   "input size": est.input_size if est else "-",
                   "weights": ("SYNTHETIC" if self._synthetic else "checkpoint") if est else "-",
                   "batch size": f"{means.get('batch_size', 0):.2f}"}
-        for stage in ("inference", "decode", "upload", "depth", "cloud", "colorize", "publish"):
+        for stage in ("inference", "decode", "upload", "scale", "depth", "cloud", "colorize", "publish"):
             values[f"{stage} ms"] = ms.get(stage, "-")
         failure = self._failure or ("; ".join(self._invalid.values()) if self._invalid else "")
         worker_alive = self._worker is not None and self._worker.is_alive()
@@ -304,10 +320,12 @@ class DepthAnythingNode(LifecycleNode):
             idle = (f"no images on {cam.label}" if cam.frames_in == 0 and now - self._activated_at > NO_INPUT_WARN_S
                     else "")
             cstate = node_diagnostics.camera_state(self._active, self._status, cam.recent_error(now), idle,
-                                                   cam.stamp_problem)
+                                                   cam.stamp_problem, node_scale.stale_problem(cam.scale_state))
             counts = (self._slots.received[index], self._slots.dropped[index]) if self._slots else (0, 0)
+            values = {**cam.diagnostic_values(*counts),
+                      **node_scale.diagnostic_values(cam.scale_state, self._runtime["depth.scale"])}
             statuses.append(ros_adapter.diagnostic_status(f"{fqn}: camera {cam.label}", fqn, cstate.level,
-                                                          cstate.message, cam.diagnostic_values(*counts)))
+                                                          cstate.message, values))
         self._diag_pub.publish(ros_adapter.diagnostic_array(self.get_clock().now().to_msg(), statuses))
 
 

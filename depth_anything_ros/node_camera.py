@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 
 from depth_anything_ros.camera import CameraInfo, CameraInfoHistory, Intrinsics, IntrinsicsError
+from depth_anything_ros.node_scale import REFERENCE_HISTORY, ScaleHealth
+from depth_anything_ros.scale import ScaleState, StampedHistory
 from depth_anything_ros.stats import WindowStats
 
 CAMERA_INFO_GRACE_S = 3.0  # frames without camera_info for this long: warn once, fall back
@@ -33,7 +35,12 @@ class Camera:
     info_pub: object = None
     points_pub: object = None
     colored_pub: object = None
+    reference_sub: object = None
+    scale_pub: object = None
     infos: CameraInfoHistory = field(default_factory=lambda: CameraInfoHistory(CAMERA_INFO_HISTORY))
+    references: StampedHistory = field(default_factory=lambda: StampedHistory(REFERENCE_HISTORY))
+    scale_state: ScaleState | None = None  # of the last processed frame; None in fixed mode
+    scale_health: ScaleHealth = field(default_factory=ScaleHealth)
     image_size: tuple[int, int] | None = None  # (width, height) of its images: first frame's, else camera_info's
     first_frame: float | None = None
     warned_no_info: bool = False

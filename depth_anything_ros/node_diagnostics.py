@@ -48,7 +48,8 @@ def model_state(status: str, failure: str, worker_alive: bool, active: bool) -> 
     return ModelState("OK", status)
 
 
-def camera_state(active: bool, status: str, recent_error: str, no_input: str, stamp_problem: str) -> ModelState:
+def camera_state(active: bool, status: str, recent_error: str, no_input: str, stamp_problem: str,
+                 scale_problem: str = "") -> ModelState:
     """Level and message of one camera's status."""
     if not active:
         return ModelState("OK", status)
@@ -56,6 +57,8 @@ def camera_state(active: bool, status: str, recent_error: str, no_input: str, st
         return ModelState("WARN", f"input error: {recent_error}")
     if no_input:
         return ModelState("WARN", no_input)
+    if scale_problem:
+        return ModelState("WARN", scale_problem)
     if stamp_problem:
         return ModelState("WARN", f"latency unknown: {stamp_problem}")
     return ModelState("OK", "processing")

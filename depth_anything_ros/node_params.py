@@ -9,6 +9,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 
 from depth_anything_ros.pipeline import FrameOptions
 from depth_anything_ros.preprocess import check_input_size
+from depth_anything_ros.scale import SCALE_MODES, ScaleOptions
 
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
           float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
@@ -87,6 +88,41 @@ PARAMS: tuple[ParamSpec, ...] = (
               "false: invalid points dropped (height 1).", runtime=True),
     ParamSpec("depth.scale", 1.0, "Multiplicative correction applied to the estimated depth (and the cloud).",
               low=0.001, high=1000.0, runtime=True),
+    ParamSpec("scale.mode", "fixed",
+              "fixed: depth.scale; reference: fitted per frame to 'reference_depth' (an RGB-D camera's aligned "
+              "depth or a projected LiDAR scan), relative checkpoints allowed; ground_plane: scale.camera_height / "
+              "the floor distance fitted to the unscaled cloud. depth.scale is the scale until the first fit.",
+              choices=SCALE_MODES, runtime=True),
+    ParamSpec("scale.time_constant", 1.0,
+              "Seconds (header stamps) of the exponential smoothing of the fitted scale; 0 = every fit applies at "
+              "once.", low=0.0, high=3600.0, runtime=True),
+    ParamSpec("scale.max_rate", 0.5,
+              "Largest relative change of the scale per second; a larger jump is rate-limited and logged.",
+              low=0.001, high=1000.0, runtime=True),
+    ParamSpec("scale.timeout", 2.0,
+              "Seconds without a good fit before the camera's status goes WARN (the last scale is kept).",
+              low=0.0, high=3600.0, runtime=True),
+    ParamSpec("scale.max_stamp_diff", 0.05,
+              "A reference depth is paired with the image of the nearest header stamp within this many seconds.",
+              low=0.0, high=10.0, runtime=True),
+    ParamSpec("scale.min_reference_depth", 0.1, "Reference pixels closer than this (metres) are not used.",
+              low=0.0, high=1000.0, runtime=True),
+    ParamSpec("scale.max_reference_depth", 20.0, "Reference pixels farther than this (metres) are not used.",
+              low=0.001, high=1000.0, runtime=True),
+    ParamSpec("scale.min_pixels", 100,
+              "Fewer valid reference pixels (reference) or floor inliers (ground_plane): no fit for the frame.",
+              low=3, high=100_000_000, runtime=True),
+    ParamSpec("scale.camera_height", 0.0, "ground_plane: height of the camera's optical centre above the floor, "
+              "metres.", low=0.0, high=1000.0, runtime=True),
+    ParamSpec("scale.floor_pitch_deg", 0.0,
+              "ground_plane: the camera looks down by this many degrees (expected floor normal in the optical "
+              "frame: (0, -cos, -sin)).", low=-90.0, high=90.0, runtime=True),
+    ParamSpec("scale.max_normal_angle_deg", 10.0,
+              "ground_plane: a fitted floor normal farther than this from the expected direction is refused.",
+              low=0.0, high=90.0, runtime=True),
+    ParamSpec("scale.learn_floor", False,
+              "ground_plane: the first accepted floor normal becomes the expected direction (learns roll and the "
+              "exact pitch of the mount).", runtime=True),
     ParamSpec("colored.enabled", True,
               "Publish the colourised depth on 'depth/colored' (only computed while it has subscribers).",
               runtime=True),
@@ -104,6 +140,9 @@ PARAMS: tuple[ParamSpec, ...] = (
 )
 
 SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMS}
+# ScaleOptions fields, each the parameter scale.<field>
+_SCALE_FIELDS = ("mode", "time_constant", "max_rate", "timeout", "min_reference_depth", "max_reference_depth",
+                 "min_pixels", "camera_height", "floor_pitch_deg", "max_normal_angle_deg", "learn_floor")
 
 
 def validate(values: dict[str, object], colormaps: tuple[str, ...] = ()) -> str | None:
@@ -150,10 +189,12 @@ def validate(values: dict[str, object], colormaps: tuple[str, ...] = ()) -> str 
 
 def frame_options(values: dict[str, object]) -> FrameOptions:
     """Return the pipeline's per-frame options from the run-time parameters (ValueError naming a bad value)."""
+    scale = ScaleOptions(**{name: values[f"scale.{name}"] for name in _SCALE_FIELDS})
     return FrameOptions(depth_scale=values["depth.scale"], cloud_stride=values["cloud.stride"],
                         cloud_min_depth=values["cloud.min_depth"], cloud_max_depth=values["cloud.max_depth"],
                         cloud_color=values["cloud.color"], cloud_organized=values["cloud.organized"],
-                        colormap=values["colored.colormap"], undistort=values["camera.undistort"])
+                        colormap=values["colored.colormap"], undistort=values["camera.undistort"], scale=scale)
+
 
 
 def allowed(spec: ParamSpec) -> str:

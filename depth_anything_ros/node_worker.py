@@ -13,8 +13,9 @@ import time
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.time import Time
 
-from depth_anything_ros import node_diagnostics, node_params, ros_adapter
+from depth_anything_ros import node_diagnostics, node_params, node_scale, ros_adapter
 from depth_anything_ros.frame_slot import LatestFrameSlots
+from depth_anything_ros.image_codec import ImageDecodeError
 from depth_anything_ros.node_camera import CAMERA_INFO_GRACE_S, Camera, Frame
 from depth_anything_ros.pipeline import FrameInput, FramePipeline, FrameResult
 from depth_anything_ros.stats import WindowStats
@@ -88,8 +89,12 @@ class FrameWorker:
     def _process(self, batch: list[tuple[Camera, Frame]]) -> None:
         """Run one batch of frames (one per camera) through the pipeline and publish what each produced."""
         est = self._pipeline.estimator
-        inputs = [FrameInput(camera=cam.label, message=frame.msg, camera_info=self._camera_info(cam, frame),
-                             outputs=self._outputs(cam)) for cam, frame in batch]
+        inputs = []
+        for cam, frame in batch:
+            stamp_ns = Time.from_msg(frame.msg.header.stamp).nanoseconds
+            inputs.append(FrameInput(camera=cam.label, message=frame.msg, camera_info=self._camera_info(cam, frame),
+                                     outputs=self._outputs(cam), stamp=stamp_ns * 1e-9,
+                                     reference=self._reference(cam, stamp_ns)))
         compiled = len(est.compiled_shapes)
         results = self._pipeline.run(inputs, node_params.frame_options(self._runtime))
         if len(est.compiled_shapes) > compiled:
@@ -100,6 +105,7 @@ class FrameWorker:
                 return
             for problem in result.problems:
                 self._report(cam, problem.text())
+            self._scale_events(cam, result)
             try:
                 self._publish(cam, frame, result)
             except RCLError:
@@ -108,6 +114,28 @@ class FrameWorker:
                 return  # SIGINT shut the context down while we were publishing; main() stops the worker next
             except Exception as exc:  # noqa: BLE001 - one camera's failure never costs the others their outputs
                 self._report(cam, f"publishing failed: {type(exc).__name__}: {exc}")
+
+    def _reference(self, cam: Camera, stamp_ns: int):
+        """Return the reference depth (h, w) paired with a frame in reference mode, else None (a bad one reported)."""
+        if self._runtime["scale.mode"] != "reference":
+            return None
+        try:
+            return node_scale.reference_for(cam.references, stamp_ns, self._runtime["scale.max_stamp_diff"])
+        except ImageDecodeError as exc:
+            self._report(cam, f"reference depth unusable: {exc}")
+            return None
+
+    def _scale_events(self, cam: Camera, result: FrameResult) -> None:
+        """Keep the camera's scale state for diagnostics and log its changes (stale, recovered, rate-limited)."""
+        cam.scale_state = result.scale
+        if result.scale is None:
+            return
+        logger = self._node.get_logger()
+        for level, text in cam.scale_health.events(result.scale, self._runtime["scale.timeout"], time.monotonic()):
+            if level == "warning":  # one call site per severity: rclpy refuses to change it at a call site
+                logger.warning(f"{cam.label}: {text}")
+            else:
+                logger.info(f"{cam.label}: {text}")
 
     def _outputs(self, cam: Camera) -> tuple[str, ...]:
         """Return the outputs to compute for a camera's frame: depth always, the others while enabled and heard."""
@@ -147,7 +175,9 @@ class FrameWorker:
         msgs = ((cam.info_pub, result.camera_info and ros_adapter.camera_info_msg(header, result.camera_info)),
                 (cam.depth_pub, result.depth is not None and ros_adapter.depth_msg(header, result.depth)),
                 (cam.points_pub, result.cloud and ros_adapter.cloud_msg(header, result.cloud)),
-                (cam.colored_pub, result.colored is not None and ros_adapter.rgb_msg(header, result.colored)))
+                (cam.colored_pub, result.colored is not None and ros_adapter.rgb_msg(header, result.colored)),
+                (cam.scale_pub, result.depth is not None and node_scale.scale_msg(header, result.scale,
+                                                                                  self._runtime["depth.scale"])))
         if self._stop.is_set():
             return
         published = 0

@@ -8,14 +8,18 @@ here, so the same frame with the same options gives the same bytes from all thre
 
 - images are decoded by image_codec; sizes outside preprocess's bounds are refused before any work is done;
 - depth is the model's metric output times ``depth_scale`` (relative checkpoints are refused at construction);
+  with scale mode reference or ground_plane, times the per-camera smoothed scale (scale.py) fitted to the frame's
+  reference depth or floor instead; a relative checkpoint, allowed with reference mode only, is aligned by scale
+  and shift in inverse depth;
 - intrinsics and the depth image's camera_info follow camera.py (P, else K; roi and binning; uniform resize;
   NaN, inf or non-positive values rejected with the field named);
 - ray grids are built once per camera and intrinsics and kept on the model's device;
 - the colourised depth spans 0 m (warm) .. the model's max depth x ``depth_scale`` (cold), the largest depth the
-  metric head can output; invalid depth is black.
+  metric head can output (times the applied scale; relative models: up to the max reference depth); invalid depth
+  is black.
 
-A problem never raises: it is returned with the frame, typed (``image``, ``intrinsics``, ``model``, ``internal``),
-with the outputs it cost, and the outputs that could be made are still made.
+A problem never raises: it is returned with the frame, typed (``image``, ``intrinsics``, ``model``, ``scale``,
+``internal``), with the outputs it cost, and the outputs that could be made are still made.
 """
 
 from __future__ import annotations
@@ -32,6 +36,16 @@ from depth_anything_ros.camera import CameraInfo, Intrinsics, IntrinsicsError, i
 from depth_anything_ros.colorize import COLORMAPS, colorize, colormap_lut
 from depth_anything_ros.geometry import CloudBuffer, PointCloudBuilder, ray_grid
 from depth_anything_ros.preprocess import check_work, to_rgb8
+from depth_anything_ros.scale import (
+    ReferenceSizeError,
+    ScaleOptions,
+    ScaleState,
+    ScaleTracker,
+    fit_ground_plane,
+    fit_reference_scale,
+    fit_relative,
+    relative_to_depth,
+)
 from depth_anything_ros.variants import CHECKPOINTS, METRIC
 
 OUTPUTS = ("depth", "camera_info", "points", "colored", "rgb")  # rgb: the (H, W, 3) uint8 RGB the cloud is coloured by
@@ -61,7 +75,8 @@ def require_metric(estimator) -> None:
     if not estimator.is_metric:
         raise RelativeModelError(
             f"checkpoint {estimator.checkpoint_path} is a relative model (affine-invariant inverse depth, not "
-            f"metres) and cannot give metric depth or point clouds; use a metric one: {', '.join(METRIC_VARIANTS)}")
+            f"metres) and cannot give metric depth or point clouds; use a metric one: {', '.join(METRIC_VARIANTS)}, "
+            "or align it to a reference depth (scale.mode reference)")
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,7 @@ class FrameOptions:
     cloud_organized: bool = True  # H x W with NaN, or valid points only
     colormap: str = "turbo"  # any OpenCV colormap name, case-insensitive
     undistort: bool = True  # raw images with non-zero D: back-project through K and D
+    scale: ScaleOptions = ScaleOptions()  # mode fixed: depth_scale; reference / ground_plane: fitted per frame
 
     def __post_init__(self):
         object.__setattr__(self, "colormap", str(self.colormap).lower())
@@ -103,7 +119,7 @@ class FrameOptions:
 
 @dataclass(frozen=True)
 class FrameProblem:
-    """Why outputs of one frame were not produced: kind image | intrinsics | model | internal."""
+    """Why outputs of one frame were not produced: kind image | intrinsics | model | scale | internal."""
 
     kind: str
     message: str
@@ -124,6 +140,8 @@ class FrameInput:
     encoding: str = ""
     camera_info: object = None  # CameraInfo-like or camera.CameraInfo; None: no intrinsics for this frame
     outputs: tuple[str, ...] = OUTPUTS[:4]  # what the caller wants
+    stamp: float = 0.0  # header stamp, seconds: the scale smoothing's clock
+    reference: np.ndarray | None = None  # (h, w) float metres, NaN/0 invalid: the image size or a uniform resize
 
 
 @dataclass
@@ -135,6 +153,7 @@ class FrameResult:
     cloud: CloudBuffer | None = None
     colored: np.ndarray | None = None  # (H, W, 3) uint8 RGB
     rgb: np.ndarray | None = None  # (H, W, 3) uint8 RGB of the input
+    scale: ScaleState | None = None  # the scale applied and this frame's fit (scale modes other than fixed)
     problems: list[FrameProblem] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # stage durations (batch stages shared)
 
@@ -150,20 +169,28 @@ class _CameraState:
     rays_key: tuple | None = None
     rays: torch.Tensor | None = None
     builder: PointCloudBuilder = field(default_factory=PointCloudBuilder)
+    tracker: ScaleTracker | None = None
 
 
 class FramePipeline:
-    """Runs frames through one metric DepthEstimator and builds every output; one instance per worker thread."""
+    """Runs frames through one DepthEstimator and builds every output; one instance per worker thread.
 
-    def __init__(self, estimator):
-        require_metric(estimator)
+    A relative estimator is accepted with allow_relative only (reference scale mode); its frames get no depth before
+    the first reference fit.
+    """
+
+    def __init__(self, estimator, allow_relative: bool = False):
+        if not allow_relative:
+            require_metric(estimator)
         self.estimator = estimator
         self._cameras: dict[Hashable, _CameraState] = {}
         self._luts: dict[str, np.ndarray] = {}
 
-    def colour_range(self, options: FrameOptions) -> tuple[float, float]:
-        """(near, far) metres of the colourised depth: 0 .. the model's max depth x depth_scale."""
-        return 0.0, float(self.estimator.max_depth) * options.depth_scale
+    def colour_range(self, options: FrameOptions, state: ScaleState | None = None) -> tuple[float, float]:
+        """(near, far) metres of the colourised depth: 0 .. the model's max depth x the applied scale."""
+        if not self.estimator.is_metric:
+            return 0.0, options.scale.max_reference_depth
+        return 0.0, float(self.estimator.max_depth) * (options.depth_scale if state is None else state.scale)
 
     def run(self, frames: Sequence[FrameInput], options: FrameOptions) -> list[FrameResult]:
         """Process frames (same-size frames in one forward pass); one FrameResult per frame, in order."""
@@ -208,7 +235,7 @@ class FramePipeline:
                 results[index].problem("model", f"inference failed: {type(exc).__name__}: {exc}",
                                        frames[index].outputs)
             return
-        if options.depth_scale != 1.0:
+        if options.depth_scale != 1.0 and options.scale.mode == "fixed" and est.is_metric:
             depth = depth * options.depth_scale
         done = time.perf_counter()
         for row, (index, _) in enumerate(items):
@@ -226,12 +253,17 @@ class FramePipeline:
         """Fill `result` with the wanted outputs of one frame: depth (H, W) on the device, raw (1, H, W[, C])."""
         wants, seconds = set(frame.outputs), result.seconds
         t0 = time.perf_counter()
-        if "depth" in wants:
-            result.depth = depth.float().cpu().numpy()
         height, width = depth.shape
         intr = None
-        if wants & set(INTRINSIC_OUTPUTS):
+        if wants & set(INTRINSIC_OUTPUTS) or options.scale.mode == "ground_plane":
             intr = self._intrinsics(frame, width, height, result)
+        if options.scale.mode != "fixed" or not self.estimator.is_metric:
+            depth = self._scaled(frame, depth, intr, options, result)
+            seconds["scale"] = time.perf_counter() - t0
+            if depth is None:
+                return
+        if "depth" in wants:
+            result.depth = depth.float().cpu().numpy()
         t1 = time.perf_counter()
         seconds["depth"] = t1 - t0
         rgb = None
@@ -249,8 +281,43 @@ class FramePipeline:
                 seconds["cloud"] = time.perf_counter() - t1
         if "colored" in wants:
             t2 = time.perf_counter()
-            result.colored = colorize(depth, *self.colour_range(options), self._lut(options.colormap)).cpu().numpy()
+            result.colored = colorize(depth, *self.colour_range(options, result.scale),
+                                      self._lut(options.colormap)).cpu().numpy()
             seconds["colorize"] = time.perf_counter() - t2
+
+    def _scaled(self, frame: FrameInput, depth: torch.Tensor, intr: Intrinsics | None, options: FrameOptions,
+                result: FrameResult) -> torch.Tensor | None:
+        """Return the (H, W) depth times the camera's smoothed scale (fitted to this frame when it can be), or None."""
+        relative, mode = not self.estimator.is_metric, options.scale.mode
+        if relative and mode != "reference":
+            result.problem("model", "a relative model gives metric depth only aligned to a reference depth "
+                                    "(scale mode reference)", frame.outputs)
+            return None
+        state = self._camera(frame.camera)
+        if state.tracker is None or state.tracker.options.mode != mode:
+            state.tracker = ScaleTracker(options.scale, options.depth_scale, relative)
+        tracker = state.tracker
+        tracker.options = options.scale
+        fit = None
+        if mode == "reference" and frame.reference is not None:
+            estimate = fit_relative if relative else fit_reference_scale
+            try:
+                fit = estimate(depth.float().cpu().numpy(), np.asarray(frame.reference), options.scale)
+            except ReferenceSizeError as exc:
+                result.problem("scale", f"reference depth unusable: {exc}", ())
+        elif mode == "ground_plane" and intr is not None:
+            rays = self._rays(frame.camera, intr, options.undistort, depth.device, result)
+            if rays is not None:
+                points = (rays * depth.float()[..., None]).cpu().numpy()  # (H, W, 3) unscaled cloud
+                fit = fit_ground_plane(points, tracker.floor_up, options.scale)
+        result.scale = tracker.update(frame.stamp, fit)
+        if relative:
+            if not result.scale.estimated:
+                result.problem("scale", "no reference depth fit yet: a relative model gives no metric depth before "
+                                        "the first one", frame.outputs)
+                return None
+            return relative_to_depth(depth.float(), result.scale.scale, result.scale.shift)
+        return depth * result.scale.scale
 
     def _intrinsics(self, frame: FrameInput, width: int, height: int, result: FrameResult) -> Intrinsics | None:
         """Intrinsics of the frame (and its depth camera_info into result), or None with an intrinsics problem."""
