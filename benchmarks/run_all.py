@@ -16,7 +16,7 @@ from pathlib import Path
 import _common as common
 
 BENCHMARKS = ["model_only", "official_baseline", "pipeline", "multi_camera", "end_to_end",
-              "cpu_pipeline_overhead", "bag_process_fps", "large_frame_memory"]
+              "cpu_pipeline_overhead", "bag_process_fps", "large_frame_memory", "scale_modes"]
 HERE = Path(__file__).resolve().parent
 
 
