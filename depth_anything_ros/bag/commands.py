@@ -238,7 +238,9 @@ def _register_play(sub: argparse._SubParsersAction) -> None:
         "play", help="publish a bag's messages into the ROS graph with their recorded timing",
         description="Publish every message (or --topics) of IN with the recorded spacing of log times, divided by "
                     "--rate, keeping the messages' bytes (and so their header stamps) as recorded, like "
-                    "'ros2 bag play'. For machines without rosbag2 (e.g. ROS 2 from PyPI wheels).")
+                    "'ros2 bag play'. The first message waits for the subscribers (--expect, else --delay), and "
+                    "play exits only when every reliable subscriber has acknowledged every message (at most 10 s "
+                    "after the last one). For machines without rosbag2 (e.g. ROS 2 from PyPI wheels).")
     p.add_argument("input", type=Path, metavar="IN", help="bag directory (mcap or sqlite3)")
     p.add_argument("--rate", type=float, default=1.0, help="playback speed factor (default 1.0)")
     p.add_argument("--loop", action="store_true", help="start over at the end until Ctrl-C")
@@ -246,9 +248,13 @@ def _register_play(sub: argparse._SubParsersAction) -> None:
                    help="publish /clock (rosgraph_msgs/Clock) with the bag time at HZ (default 100 when given), for "
                         "nodes with use_sim_time")
     p.add_argument("--topics", nargs="+", metavar="TOPIC", help="only these topics (default all)")
+    p.add_argument("--expect", nargs="+", action="extend", default=[], metavar="TOPIC[:N]",
+                   help="before the first message, wait (without time limit) until TOPIC has N matched subscribers "
+                        "(default 1), e.g. --expect /camera/image:2 /clock:2 for a node and a recorder; any "
+                        "played topic, and /clock with --clock")
     p.add_argument("--delay", type=float, default=1.0, metavar="S",
-                   help="wait this long after creating the publishers before the first message, so subscribers "
-                        "are matched (default 1.0)")
+                   help="without --expect: wait up to S seconds for a matched subscriber on every played topic "
+                        "before the first message (default 1.0); with more subscribers per topic use --expect")
     p.add_argument("--qos-reliability", choices=("reliable", "best_effort"), default="reliable",
                    help="reliability of the publishers (default reliable, which best-effort subscribers hear too)")
     p.set_defaults(func=run_play)
@@ -256,10 +262,11 @@ def _register_play(sub: argparse._SubParsersAction) -> None:
 
 def run_play(args: argparse.Namespace) -> int:
     """Play a bag."""
-    from depth_anything_ros.bag.play import PlayOptions, play_bag
+    from depth_anything_ros.bag.play import PlayOptions, parse_expect, play_bag
 
     opts = PlayOptions(rate=args.rate, loop=args.loop, clock_hz=args.clock, topics=args.topics,
-                       delay=args.delay, reliable=args.qos_reliability == "reliable")
+                       delay=args.delay, reliable=args.qos_reliability == "reliable",
+                       expect=parse_expect(args.expect))
     count = play_bag(args.input, opts)
     print(f"published {count} messages from {args.input}", file=sys.stderr)
     return 0
@@ -269,8 +276,10 @@ def _register_record(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "record", help="record topics of the ROS graph into a new bag",
         description="Subscribe to TOPICS (their types are discovered from the graph) and write the serialized "
-                    "messages unchanged into the new bag OUT, logged at their arrival time, until Ctrl-C or "
-                    "--duration; the bag is closed cleanly either way.")
+                    "messages unchanged into the new bag OUT, logged at their arrival time, until Ctrl-C (or "
+                    "SIGTERM) or --duration. Then it goes on writing what still arrives until the topics are quiet "
+                    "for 0.3 s (at most 2 s; a second Ctrl-C stops at once), closes the bag cleanly and prints the "
+                    "messages received per topic.")
     p.add_argument("output", type=Path, metavar="OUT", help="new bag directory (must not exist)")
     p.add_argument("topics", nargs="+", metavar="TOPIC", help="topics to record")
     p.add_argument("--duration", type=float, default=0.0, metavar="S", help="stop after S seconds (default: Ctrl-C)")
