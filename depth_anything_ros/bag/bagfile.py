@@ -1,15 +1,24 @@
-"""Opening rosbag2 bags (mcap or sqlite3) with rosbags, adding topics and picking topics by type."""
+"""Opening rosbag2 bags (mcap or sqlite3) with rosbags, adding topics and picking topics by type.
+
+Every bag we write holds one definition per message type (nested types included): readers open it with
+ROS 2 Kilted's (messages.TYPESTORE) for the types it has, converting a bag's other definitions of them
+(bag.definitions), and `plan_copies` decides what a copied topic is written with.
+"""
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from rosbags.interfaces import Connection
+from rosbags.interfaces import Connection, MessageDefinition, MessageDefinitionFormat
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.rosbag2.errors import ReaderError
+from rosbags.serde import SerdeError
 
-from depth_anything_ros.bag import messages
-from depth_anything_ros.bag.messages import TYPESTORE
+from depth_anything_ros.bag import definitions, messages
+from depth_anything_ros.bag.definitions import UNKNOWN, Definition
+from depth_anything_ros.bag.messages import TYPESTORE_NAME
 
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 
@@ -18,12 +27,65 @@ class BagError(RuntimeError):
     """A bag that cannot be used as asked; the message says which bag, topic or type and why."""
 
 
+class BagReader(Reader):
+    """rosbags Reader whose messages() gives every connection's CDR bytes in ROS 2 Kilted's definition.
+
+    `definitions[conn.id]` (definitions.describe) says how each connection's definition compares with Kilted's;
+    the messages of a CONVERTED one are converted as they are read (raw bytes when only names differ), so
+    messages.deserialize reads them; an OWN or UNKNOWN one's bytes come as they are.
+    """
+
+    definitions: dict[int, Definition]
+
+    def open(self) -> None:
+        """Open the bag and compare each connection's definition with Kilted's."""
+        super().open()
+        stored = self._stored_definitions()
+        self.definitions = {}
+        described: dict[tuple, Definition] = {}
+        for conn in self.connections:
+            conn = conn._replace(msgdef=stored.get((conn.topic, conn.msgtype), conn.msgdef))
+            key = (conn.msgtype, conn.msgdef.format, conn.msgdef.data, conn.digest)
+            if key not in described:
+                described[key] = definitions.describe(conn)
+            self.definitions[conn.id] = described[key]
+
+    def _stored_definitions(self) -> dict[tuple[str, str], MessageDefinition]:
+        """(topic, type) -> the definition its storage file holds (an mcap file has one per channel).
+
+        rosbags' directory reader gives every connection of a type the first definition it finds of it; bags merged
+        from several recordings can hold several.
+        """
+        found: dict[tuple[str, str], MessageDefinition] = {}
+        for storage in getattr(self.storage, "storages", ()):
+            for conn in storage.connections:
+                if conn.msgdef.format != MessageDefinitionFormat.NONE:
+                    found.setdefault((conn.topic, conn.msgtype), conn.msgdef)
+        return found
+
+    def messages(self, connections: Iterable[Connection] = (), start: int | None = None,
+                 stop: int | None = None) -> Iterator[tuple[Connection, int, bytes | memoryview]]:
+        """Messages (connection, log time ns, CDR bytes) like rosbags', converted where `definitions` says."""
+        return self._converted(super().messages(connections, start, stop))
+
+    def _converted(self, stream: Iterator) -> Iterator[tuple[Connection, int, bytes | memoryview]]:
+        for conn, log_time, raw in stream:
+            convert = self.definitions[conn.id].convert
+            if convert is not None:
+                try:
+                    raw = convert(raw)
+                except (SerdeError, ValueError, TypeError, IndexError, KeyError, struct.error) as exc:
+                    raise BagError(f"cannot convert the {conn.topic} message at log time {log_time} ns from the "
+                                   f"bag's definition of {conn.msgtype} to {TYPESTORE_NAME}'s: {exc}") from exc
+            yield conn, log_time, raw
+
+
 def open_reader(path: str | Path) -> Reader:
     """Open a rosbag2 directory for reading."""
     path = Path(path)
     if not path.exists():
         raise BagError(f"bag {path} does not exist")
-    reader = Reader(path)
+    reader = BagReader(path)
     try:
         reader.open()
     except ReaderError as exc:
@@ -43,20 +105,71 @@ def open_writer(path: str | Path, storage: str = "mcap") -> Writer:
     return writer
 
 
+def _add_connection(writer: Writer, topic: str, msgtype: str, msgdef: str, digest: str,
+                    qos: list | tuple = ()) -> Connection:
+    """Add a topic; BagError if the bag holds another definition of its type already (one per type and bag)."""
+    other = next((c for c in writer.connections if c.msgtype == msgtype and c.digest != digest), None)
+    if other is not None:
+        raise BagError(f"cannot add {topic}: {other.topic} holds another definition of {msgtype} ({other.digest}, "
+                       f"not {digest}), and a bag holds one definition per type")
+    return writer.add_connection(topic, msgtype, msgdef=msgdef, rihs01=digest, offered_qos_profiles=list(qos))
+
+
 def add_topic(writer: Writer, topic: str, msgtype: str) -> Connection:
     """Add a topic whose message definition comes from our typestore."""
-    return writer.add_connection(topic, msgtype, typestore=TYPESTORE)
+    return _add_connection(writer, topic, msgtype, *messages.definition(msgtype))
 
 
-def copy_topic(writer: Writer, conn: Connection) -> Connection | None:
-    """Add a topic like an input bag's connection (its definition, hash and QoS); None if its type is unknowable."""
+def copy_topic(writer: Writer, conn: Connection, definition: Definition) -> Connection:
+    """Add a topic like an input bag's connection (its QoS) with the definition plan_copies chose for it."""
     qos = list(getattr(conn.ext, "offered_qos_profiles", None) or [])
-    if conn.msgdef.data and conn.digest:
-        return writer.add_connection(conn.topic, conn.msgtype, msgdef=conn.msgdef.data, rihs01=conn.digest,
-                                     offered_qos_profiles=qos)
-    if conn.msgtype in TYPESTORE.types:
-        return writer.add_connection(conn.topic, conn.msgtype, typestore=TYPESTORE, offered_qos_profiles=qos)
-    return None
+    return _add_connection(writer, conn.topic, conn.msgtype, definition.msgdef, definition.digest, qos)
+
+
+def plan_copies(reader: BagReader, output_types: Iterable[str],
+                read_topics: Iterable[str] = ()) -> tuple[dict[int, Definition], dict[str, str]]:
+    """Decide which connections of an input bag a copy holds so that no type has two definitions in it.
+
+    output_types: the types we write next to the copies, in Kilted's definitions; read_topics: topics whose
+    messages are read with Kilted's definitions (the images and camera_info). Returns (connection id ->
+    definition to copy it with, topic -> why it is not copied). BagError when a read topic is not in a ROS 2
+    definition, or a topic keeps its own definition of a type the outputs write in Kilted's. A topic whose
+    definition of some type differs from that of a topic copied before it (in connection order) is not copied.
+    """
+    read_topics = {t for t in read_topics if t is not None}
+    reserved = definitions.kilted_types(set(output_types))
+    fields = dict(reserved)  # type -> its fields in the output so far
+    held = dict.fromkeys(reserved, "our outputs")  # type -> who put it there
+    for conn in reader.connections:
+        definition = reader.definitions[conn.id]
+        if conn.topic in read_topics and not definition.ros2:
+            raise BagError(f"cannot read {conn.topic}: {definition.note()}")
+    copies: dict[int, Definition] = {}
+    skipped: dict[str, str] = {}
+    for conn in reader.connections:
+        definition = reader.definitions[conn.id]
+        if definition.status == UNKNOWN:
+            skipped[conn.topic] = definition.reason
+            continue
+        clash = next((name for name, f in definition.types.items() if name in fields and fields[name] != f), None)
+        if clash in reserved:
+            raise BagError(f"input topic {conn.topic}: {definition.note()}; the outputs write {clash} in "
+                           f"{TYPESTORE_NAME}'s definition and a bag holds one definition per type: convert "
+                           f"{conn.topic} first or leave it out")
+        if clash is not None:
+            skipped[conn.topic] = f"its definition of {clash} differs from that of {held[clash]}, copied first"
+            continue
+        for name, f in definition.types.items():
+            fields.setdefault(name, f)
+            held.setdefault(name, conn.topic)
+        copies[conn.id] = definition
+    return copies, skipped
+
+
+def definition_notes(reader: BagReader, copies: dict[int, Definition], status: str) -> dict[str, str]:
+    """Topic -> note of the copied topics whose definition has `status` (CONVERTED, OWN, ...)."""
+    return {c.topic: copies[c.id].note() for c in reader.connections
+            if c.id in copies and copies[c.id].status == status}
 
 
 def topics_of_type(reader: Reader, msgtypes: tuple[str, ...]) -> dict[str, str]:
@@ -86,9 +199,10 @@ def pick_topic(reader: Reader, requested: str | None, msgtypes: tuple[str, ...],
 DEPTH_ENCODINGS = ("16UC1", "32FC1")
 
 
-def is_depth_topic(reader: Reader, topic: str) -> bool:
+def is_depth_topic(reader: BagReader, topic: str) -> bool:
     """Whether a topic holds depth images (its first message is an Image in 16UC1 or 32FC1)."""
-    conns = [c for c in reader.connections if c.topic == topic and c.msgtype == messages.IMAGE]
+    conns = [c for c in reader.connections if c.topic == topic and c.msgtype == messages.IMAGE
+             and reader.definitions[c.id].ros2]  # an image in a definition of its own is not decoded
     if not conns:  # rosbags reads every connection when given none
         return False
     for conn, _, raw in reader.messages(connections=conns):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import struct
 
 import numpy as np
@@ -12,6 +13,7 @@ from depth_anything_ros.camera import CameraInfo
 
 # Humble, Jazzy and Kilted share the sensor_msgs definitions (and type hashes) used here.
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)
+TYPESTORE_NAME = "ROS 2 Kilted"  # how messages name TYPESTORE's definitions
 
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
@@ -21,6 +23,12 @@ CLOCK = "rosgraph_msgs/msg/Clock"
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 
 _T = TYPESTORE.types
+
+
+@functools.cache
+def definition(msgtype: str) -> tuple[str, str]:
+    """(ros2msg definition text, RIHS01 hash) of a type in TYPESTORE: what every bag we write holds for it."""
+    return TYPESTORE.generate_msgdef(msgtype, ros_version=2)[0], TYPESTORE.hash_rihs01(msgtype)
 
 
 def time_msg(ns: int) -> object:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from depth_anything_ros import image_codec
-from depth_anything_ros.bag import bagfile, messages
+from depth_anything_ros.bag import bagfile, definitions, messages
 from depth_anything_ros.bag.bagfile import BagError
 from depth_anything_ros.bag.frames import Frame, FrameBatcher, read_frame, stamp_text
 from depth_anything_ros.bag.progress import Progress
@@ -26,6 +26,8 @@ from depth_anything_ros.camera import CameraInfo, CameraInfoHistory
 from depth_anything_ros.pipeline import FrameInput, FrameOptions, FramePipeline
 
 OUTPUTS = ("depth", "camera_info", "points", "colored")
+OUTPUT_TYPES = {"depth": messages.IMAGE, "camera_info": messages.CAMERA_INFO, "points": messages.POINT_CLOUD2,
+                "colored": messages.IMAGE}
 
 
 @dataclass
@@ -56,6 +58,9 @@ class ProcessSummary:
     interrupted: bool = False
     topic_counts: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)  # output -> frames it was not produced for
+    converted: dict[str, str] = field(default_factory=dict)  # copied topic -> how its definition was converted
+    kept: dict[str, str] = field(default_factory=dict)  # copied topic -> why it keeps the input bag's definition
+    not_copied: dict[str, str] = field(default_factory=dict)  # input topic -> why the output lacks it
 
     @property
     def fps(self) -> float:
@@ -69,6 +74,8 @@ class ProcessSummary:
                  f"{self.seconds:.1f} s ({self.fps:.2f} frames/s)", f"output bag: {self.output}"]
         lines += [f"  {topic}: {count} messages" for topic, count in self.topic_counts.items()]
         lines += [f"  skipped: {output} of {count} frame(s) (reasons above)" for output, count in self.skipped.items()]
+        lines += [f"  {topic}: {note}" for topic, note in {**self.converted, **self.kept}.items()]
+        lines += [f"  not copied: {topic} ({why})" for topic, why in self.not_copied.items()]
         return "\n".join(lines)
 
 
@@ -110,9 +117,7 @@ class FrameWriter:
         self.writer, self.opts, self.pipeline, self.infos, self.summary = writer, opts, pipeline, infos, summary
         self.image_topic = image_topic
         topics = output_topics(image_topic)
-        types = {"depth": messages.IMAGE, "camera_info": messages.CAMERA_INFO, "points": messages.POINT_CLOUD2,
-                 "colored": messages.IMAGE}
-        self.conns = {role: bagfile.add_topic(writer, topics[role], types[role]) for role in opts.outputs}
+        self.conns = {role: bagfile.add_topic(writer, topics[role], OUTPUT_TYPES[role]) for role in opts.outputs}
         self._reported: set[str] = set()
 
     def camera_info_of(self, frame: Frame):
@@ -206,20 +211,20 @@ def process_bag(src: str | Path, dst: str | Path, estimator: object, opts: Proce
         clash = [topics[r] for r in opts.outputs if any(c.topic == topics[r] for c in reader.connections)]
         if clash:
             raise BagError(f"input bag already has {', '.join(clash)}; remove them or process another image topic")
+        plan, not_copied = bagfile.plan_copies(reader, {OUTPUT_TYPES[r] for r in opts.outputs},
+                                               (image_topic, info_topic))
         infos = camera_info_history(reader, info_topic)
         image_conns = [c for c in reader.connections if c.topic == image_topic]
         summary = ProcessSummary(Path(src), Path(dst), image_topic, sum(c.msgcount for c in image_conns))
         writer = bagfile.open_writer(dst, opts.storage)
         start = time.monotonic()
         try:
-            copies = {}
-            for conn in reader.connections:
-                copied = bagfile.copy_topic(writer, conn)
-                if copied is not None:
-                    copies[conn.id] = copied
-                else:
-                    print(f"warning: not copying {conn.topic}: type {conn.msgtype} has no definition in the bag",
-                          file=sys.stderr)
+            copies = {c.id: bagfile.copy_topic(writer, c, plan[c.id]) for c in reader.connections if c.id in plan}
+            summary.converted = bagfile.definition_notes(reader, plan, definitions.CONVERTED)
+            summary.kept = bagfile.definition_notes(reader, plan, definitions.OWN)
+            summary.not_copied = not_copied
+            for topic, why in not_copied.items():
+                print(f"warning: not copying {topic}: {why}", file=sys.stderr)
             frames = FrameWriter(writer, image_topic, opts, pipeline, infos, summary)
             batcher = FrameBatcher(opts.batch)
             with stop_on_sigint() as stop, Progress(summary.frames_total, "bag process", opts.progress) as bar:
