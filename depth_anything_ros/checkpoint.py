@@ -20,6 +20,7 @@ from .variants import CHECKPOINTS, ENCODERS, FORMAT_HF, METRIC, RELATIVE, Checkp
 
 PICKLE_SUFFIXES = (".pth", ".pt")
 SAFETENSORS_SUFFIX = ".safetensors"
+SYNTHETIC_KEY = "depth_anything_ros.synthetic"  # safetensors metadata of files write_synthetic_checkpoint made
 HF_CONFIG = "config.json"
 HF_WEIGHTS = "model.safetensors"
 
@@ -103,7 +104,7 @@ def write_synthetic_checkpoint(path: str | os.PathLike, encoder: str = "vits", s
     if path.suffix == SAFETENSORS_SUFFIX:
         from safetensors.torch import save_file
 
-        save_file(state, str(path))
+        save_file(state, str(path), metadata={SYNTHETIC_KEY: f"encoder={encoder} seed={seed}"})
     elif path.suffix in PICKLE_SUFFIXES:
         torch.save(state, path)
     else:
@@ -212,6 +213,22 @@ def _read_pickle(path: Path) -> dict:
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state_dict")
     return obj
+
+
+def is_synthetic(path: str | os.PathLike) -> bool:
+    """Return True for a .safetensors file write_synthetic_checkpoint made (random weights; .pth files can't say)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / HF_WEIGHTS
+    if path.suffix != SAFETENSORS_SUFFIX or not path.is_file():
+        return False
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return SYNTHETIC_KEY in (handle.metadata() or {})
+    except (SafetensorError, OSError, ValueError):
+        return False
 
 
 def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
