@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import os
@@ -298,6 +299,17 @@ def _encoder_that_fits(state: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
+def unknown_checkpoint_error(name: str) -> CheckpointError:
+    """Error for a name that is neither a variant nor an existing path: the closest variant names, then all of them."""
+    by_lower = {n.lower(): n for n in CHECKPOINTS}
+    close = [by_lower[n] for n in difflib.get_close_matches(name.lower(), by_lower, n=3, cutoff=0.6)]
+    guess = f"did you mean {' or '.join(repr(n) for n in close)}? " if close else ""
+    return CheckpointError(
+        f"unknown checkpoint '{name}': no variant has that name and no such file or folder exists; {guess}"
+        f"variant names: {', '.join(CHECKPOINTS)}; or pass a .pth/.pt/.safetensors file or a transformers folder"
+    )
+
+
 def _missing_file_error(path: Path) -> CheckpointError:
     known = next((c for c in CHECKPOINTS.values() if c.filename == path.name and c.format != FORMAT_HF), None)
     hint = (f"; get it with: {known.download_command(str(path.parent))}" if known
@@ -343,10 +355,12 @@ def load_file(path: str | os.PathLike, encoder: str | None = None) -> LoadedChec
     if path.is_dir():
         return _load_hf_folder(path, encoder)
     if path.suffix not in PICKLE_SUFFIXES + (SAFETENSORS_SUFFIX,):
+        if not path.exists():
+            raise unknown_checkpoint_error(str(path))
         raise CheckpointError(
             f"unsupported checkpoint type '{path.suffix or path.name}' for {path}: expected a .pth/.pt file "
             f"(torch.save state_dict), a .safetensors file, a transformers folder with {HF_CONFIG} and "
-            f"{HF_WEIGHTS}, or a variant name ({', '.join(sorted(CHECKPOINTS)[:4])}, ...)"
+            f"{HF_WEIGHTS}, or a variant name ({', '.join(CHECKPOINTS)})"
         )
     if not path.is_file():
         raise _missing_file_error(path)

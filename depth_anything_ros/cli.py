@@ -1,14 +1,18 @@
 """The `depth-anything-ros` command: `estimate` on image files, `bag ...` tools and the `demo` job.
 
 Each subcommand module adds its parser in `register(subparsers)` and sets `func=handler`, where
-`handler(args) -> int` returns the exit code. `CommandError`, `CheckpointError`, `BagError` and `ValueError`
-(the validation error of every module here, e.g. an unusable --device) raised by a handler are printed as one
-line and exit with code 2.
+`handler(args) -> int` returns the exit code. `CommandError`, `CheckpointError`, `BagError`, `ValueError`
+(the validation error of every module here, e.g. an unusable --device) and `OSError` (a path that cannot be
+read or written) raised by a handler are printed as one line and exit with code 2; so are usage errors
+(`Parser.error`), with a "did you mean" for a mistyped flag.
 """
 
 import argparse
+import difflib
 import math
+import os
 import sys
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,16 +32,30 @@ from .pipeline import FrameInput, FramePipeline
 
 PROG = "depth-anything-ros"
 DEFAULT_FOV_DEG = 60.0
+# flags of earlier versions -> the flags that took over their meanings (one flag, one meaning in every subcommand)
+RENAMED_FLAGS = {"--max-depth": ("--model-max-depth", "--cloud-max-depth", "--gt-max-depth"),
+                 "--min-depth": ("--cloud-min-depth", "--gt-min-depth"), "--max-depth-cloud": ("--cloud-max-depth",)}
 
 
 class CommandError(Exception):
     """A problem with the user's input, reported as one line with exit code 2."""
 
 
+class Parser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors are one line (`PROG sub: error: ...`) pointing at --help, exit code 2."""
+
+    def error(self, message: str):
+        """Print one line and exit 2 (argparse prints the whole usage first; --help has it)."""
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of every subcommand."""
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Depth-Anything-V2 metric depth for ROS 2: images, rosbags and the demo job.")
+    parser = Parser(
+        prog=PROG, description="Depth-Anything-V2 metric depth for ROS 2: images, rosbags and the demo job. Flags "
+                               "mean the same in every subcommand: --model-max-depth is the model's metric head "
+                               "scale, --cloud-min-depth/--cloud-max-depth bound point clouds, "
+                               "--gt-min-depth/--gt-max-depth the ground truth bag evaluate counts.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _register_estimate(subparsers)
     bag_commands.register(subparsers)
@@ -52,8 +70,11 @@ def _register_estimate(subparsers) -> None:
         description="Run the model on image files. For each NAME.ext writes NAME_depth.tiff (or .npy, float32 "
                     "metres), NAME_depth_mm.png (uint16 millimetres, 0 = invalid), NAME_preview.png (image beside "
                     "colourised depth with a colour bar) and NAME.ply (the valid points of the cloud, coloured, in "
-                    "the camera frame). Frames go through the same pipeline as the node and bag process. A file "
-                    "that cannot be used is reported and skipped; the exit code is then 2.")
+                    "the camera frame). Images whose names share NAME (a.png a.jpg, left/f.png right/f.png) are "
+                    "named after their path below their common folder instead, with '/' and '.' as '_' "
+                    "(a_png_depth.tiff, left_f_png_depth.tiff), so no output overwrites another; the same file "
+                    "given twice is an error. Frames go through the same pipeline as the node and bag process. A "
+                    "file that cannot be used is reported and skipped; the exit code is then 2.")
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files (any format OpenCV reads)")
     bag_commands.add_model_options(p)
     cam = p.add_argument_group("intrinsics", "pinhole intrinsics of the images in pixels: all of --fx --fy --cx "
@@ -84,6 +105,31 @@ def _camera_info_source(args: argparse.Namespace):
     if not 0.0 < fov < 180.0:
         raise CommandError(f"invalid --fov {fov:g}: the horizontal field of view must be between 0 and 180 degrees")
     return lambda width, height: CameraInfo.from_fov(width, height, fov)
+
+
+def output_names(paths: list[Path]) -> list[str]:
+    """Output name (the NAME of NAME_depth.tiff ...) of each input, distinct; CommandError when that is impossible.
+
+    NAME is the file's stem; inputs sharing a stem are named after their path below their common folder with
+    '/' and '.' as '_' (a.png, a.jpg -> a_png, a_jpg; x/f.png, y/f.png -> x_f_png, y_f_png).
+    """
+    resolved = [Path(os.path.abspath(p)) for p in paths]
+    twice = [p for p, n in Counter(resolved).items() if n > 1]
+    if twice:
+        raise CommandError(f"image {twice[0]} is given more than once; each input writes its own outputs")
+    names = [p.stem for p in resolved]
+    for stem, count in Counter(names).items():
+        if count > 1:
+            group = [i for i, path in enumerate(resolved) if path.stem == stem]
+            common = Path(os.path.commonpath([resolved[i] for i in group]))
+            for i in group:
+                names[i] = "_".join(resolved[i].relative_to(common).parts).replace(".", "_")
+    clash = [name for name, count in Counter(names).items() if count > 1]
+    if clash:
+        inputs = [str(p) for p, name in zip(paths, names, strict=True) if name == clash[0]]
+        raise CommandError(f"images {' and '.join(inputs)} would write the same outputs ({clash[0]}_depth...); "
+                           "rename one or run them with different --out directories")
+    return names
 
 
 def _unreadable(path: Path) -> str:
@@ -132,7 +178,10 @@ def run_estimate(args: argparse.Namespace) -> int:
     camera_info_for = _camera_info_source(args)
     if args.batch < 1:
         raise CommandError(f"invalid --batch {args.batch}: must be at least 1")
+    if args.out.exists() and not args.out.is_dir():
+        raise CommandError(f"--out {args.out} is a file; give a directory (created if needed)")
     options = replace(bag_commands.frame_options(args), cloud_organized=False)
+    names = dict(zip(args.images, output_names(args.images), strict=True))
     unreadable = [reason for reason in map(_unreadable, args.images) if reason]
     if len(unreadable) == len(args.images):
         raise CommandError("; ".join(unreadable))
@@ -158,7 +207,7 @@ def run_estimate(args: argparse.Namespace) -> int:
                 failed += 1
                 print(f"{PROG}: error: {path}: " + "; ".join(p.text() for p in result.problems), file=sys.stderr)
                 continue
-            _write_outputs(args, path, result, lut, pipeline.colour_range(options))
+            _write_outputs(args, path, names[path], result, lut, pipeline.colour_range(options))
     if failed:
         if len(args.images) > 1:
             print(f"{PROG}: error: {failed} of {len(args.images)} images could not be processed (see above)",
@@ -167,13 +216,14 @@ def run_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_outputs(args: argparse.Namespace, path: Path, result, lut, colour_range: tuple[float, float]) -> None:
-    """Write the depth file, the millimetre PNG, the preview and the PLY of one image."""
+def _write_outputs(args: argparse.Namespace, path: Path, name: str, result, lut,
+                   colour_range: tuple[float, float]) -> None:
+    """Write the depth file, the millimetre PNG, the preview and the PLY of one image as NAME_depth.tiff ..."""
     depth, cloud = result.depth, result.cloud
     height, width = depth.shape
     points, colors = points_from_cloud(cloud.data, cloud.height, cloud.width, cloud.point_step, cloud.fields)
-    outputs = [args.out / f"{path.stem}_depth.{args.format}", args.out / f"{path.stem}_depth_mm.png",
-               args.out / f"{path.stem}_preview.png", args.out / f"{path.stem}.ply"]
+    outputs = [args.out / f"{name}_depth.{args.format}", args.out / f"{name}_depth_mm.png",
+               args.out / f"{name}_preview.png", args.out / f"{name}.ply"]
     (write_depth_tiff if args.format == "tiff" else write_depth_npy)(outputs[0], depth)
     write_depth_png_mm(outputs[1], depth)
     write_preview_png(outputs[2], result.rgb, depth, lut, *colour_range)
@@ -183,12 +233,38 @@ def _write_outputs(args: argparse.Namespace, path: Path, result, lut, colour_ran
     print(f"{path}: {width}x{height}, {summary}, {cloud.width} points -> {', '.join(str(p) for p in outputs)}")
 
 
+def _chosen_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """Return the (sub)parser of the subcommand `args` were parsed for, e.g. that of `bag process`."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and getattr(args, action.dest, None) in action.choices:
+            return _chosen_parser(action.choices[getattr(args, action.dest)], args)
+    return parser
+
+
+def _unknown_arguments(parser: argparse.ArgumentParser, extra: list[str]) -> str:
+    """Return the 'unrecognized arguments' message, with the nearest flags of the subcommand for a mistyped one."""
+    flags = [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
+    hints = []
+    for arg in extra:
+        if arg.startswith("--"):
+            flag = arg.split("=", 1)[0]
+            close = [f for f in RENAMED_FLAGS.get(flag, ()) if f in flags]
+            close = close or difflib.get_close_matches(flag, flags, n=2, cutoff=0.6)
+            if close:
+                hints.append(f"{flag}: did you mean {' or '.join(close)}?")
+    return "; ".join([f"unrecognized arguments: {' '.join(extra)}", *hints])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; user errors print one line and return 2."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        chosen = _chosen_parser(parser, args)
+        chosen.error(_unknown_arguments(chosen, extra))
     try:
         return args.func(args)
-    except (CommandError, CheckpointError, BagError, ValueError) as exc:
+    except (CommandError, CheckpointError, BagError, ValueError, OSError) as exc:  # OSError: a path of the user's
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -148,7 +148,7 @@ def test_bad_ground_truth_is_a_clear_error(tmp_path, sample_bag):
 def test_evaluate_command(tmp_path, sample_bag, capsys):
     bag = _constructed_bag(tmp_path / "bag", sample_bag, "16UC1")
     assert main(["bag", "evaluate", str(bag), "--gt-topic", "/gt", "--pred-topic", "/pred", "--align", "scale",
-                 "--min-depth", "0.1", "--max-depth", str(MAX_DEPTH), "--report", str(tmp_path / "r"),
+                 "--gt-min-depth", "0.1", "--gt-max-depth", str(MAX_DEPTH), "--report", str(tmp_path / "r"),
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "abs_rel 0.1000" in out and "set depth.scale to 0.909091" in out

@@ -99,7 +99,7 @@ def test_process_selected_outputs_scale_compressed_input_and_cli(tmp_path, estim
     assert cloud.width == 30 * 40
 
     code = main(["bag", "process", str(tmp_path / "in"), str(tmp_path / "cli"), "--checkpoint",
-                 str(synthetic_vits_checkpoint), "--encoder", "vits", "--max-depth", "20", "--input-size",
+                 str(synthetic_vits_checkpoint), "--encoder", "vits", "--model-max-depth", "20", "--input-size",
                  str(INPUT_SIZE), "--device", "cpu", "--batch", "3", "--topics", "depth,colored", "--no-progress"])
     assert code == 0
     out = by_topic(read_bag(tmp_path / "cli"))
@@ -161,7 +161,7 @@ def test_ctrl_c_leaves_a_readable_bag(tmp_path, synthetic_vits_checkpoint, ros_e
     frames = 40
     write_sample_bag(tmp_path / "in", SampleConfig(width=160, height=120, frames=frames))
     command = [*cli, "bag", "process", str(tmp_path / "in"), str(tmp_path / "out"), "--checkpoint",
-               str(synthetic_vits_checkpoint), "--encoder", "vits", "--max-depth", "20", "--device", "cpu",
+               str(synthetic_vits_checkpoint), "--encoder", "vits", "--model-max-depth", "20", "--device", "cpu",
                "--input-size", "518"]
     proc = subprocess.Popen(command, env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stderr: list[str] = []

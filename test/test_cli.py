@@ -41,7 +41,7 @@ def test_estimate_writes_depth_preview_and_cloud(cli, synthetic_vits_checkpoint,
     rgb = write_image(tmp_path / "room.png")
     out = tmp_path / "results"
     result = run_cli(cli, "estimate", tmp_path / "room.png", "--checkpoint", synthetic_vits_checkpoint,
-                     "--encoder", "vits", "--max-depth", 20, "--input-size", INPUT_SIZE, "--device", "cpu",
+                     "--encoder", "vits", "--model-max-depth", 20, "--input-size", INPUT_SIZE, "--device", "cpu",
                      "--fx", FX, "--fy", FY, "--cx", CX, "--cy", CY, "--out", out)
     assert result.returncode == 0, result.stderr
     assert "note:" not in result.stderr
@@ -73,8 +73,9 @@ def test_estimate_writes_depth_preview_and_cloud(cli, synthetic_vits_checkpoint,
 def test_estimate_npy_and_default_field_of_view(synthetic_vits_checkpoint, estimator, tmp_path, capsys):
     images = [tmp_path / "a.png", tmp_path / "b.jpg"]
     rgbs = [write_image(images[0], 64, 48, seed=1), write_image(images[1], 40, 56, seed=2)]
-    code = main(["estimate", *map(str, images), "--checkpoint", str(synthetic_vits_checkpoint), "--max-depth", "20",
-                 "--input-size", str(INPUT_SIZE), "--device", "cpu", "--out", str(tmp_path), "--format", "npy"])
+    code = main(["estimate", *map(str, images), "--checkpoint", str(synthetic_vits_checkpoint),
+                 "--model-max-depth", "20", "--input-size", str(INPUT_SIZE), "--device", "cpu", "--out", str(tmp_path),
+                 "--format", "npy"])
     assert code == 0
     assert "60 degree" in capsys.readouterr().err
     for path, rgb in zip(images, rgbs, strict=True):
@@ -131,5 +132,5 @@ def test_compile_option_reaches_the_estimator(flag, compiled, synthetic_vits_che
     from depth_anything_ros.cli import build_parser
 
     args = build_parser().parse_args(["estimate", "x.png", "--out", "o", "--checkpoint", str(synthetic_vits_checkpoint),
-                                      "--max-depth", "20", "--input-size", "70", "--compile", flag])
+                                      "--model-max-depth", "20", "--input-size", "70", "--compile", flag])
     assert make_estimator(args).compiled is compiled  # torch.compile wraps lazily: nothing compiles here

@@ -43,7 +43,7 @@ D0 = [0.0] * 5
 R = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
 # case -> (P of the input camera_info, depth scale); one camera namespace of the node per case
 CASES = {"plain": (P, 1.0), "p_zero": ([0.0] * 12, 1.0), "scale2": (P, 2.0)}
-MODEL = ["--checkpoint", None, "--encoder", "vits", "--max-depth", "20", "--input-size", str(INPUT_SIZE),
+MODEL = ["--checkpoint", None, "--encoder", "vits", "--model-max-depth", "20", "--input-size", str(INPUT_SIZE),
          "--device", "cpu"]
 
 

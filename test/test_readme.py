@@ -55,7 +55,7 @@ def test_readme_estimate_example_runs(synthetic_vits_checkpoint, tmp_path, monke
     for image in args.images:
         assert cv2.imwrite(str(image), rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
     argv[argv.index("--checkpoint") + 1] = str(synthetic_vits_checkpoint)
-    assert main([*argv, "--input-size", "70", "--encoder", "vits", "--max-depth", "20"]) == 0
+    assert main([*argv, "--input-size", "70", "--encoder", "vits", "--model-max-depth", "20"]) == 0
     for image in args.images:
         for suffix in ("_depth.tiff", "_depth_mm.png", "_preview.png", ".ply"):
             assert (args.out / f"{image.stem}{suffix}").is_file()

@@ -80,16 +80,33 @@ class BagReader(Reader):
             yield conn, log_time, raw
 
 
-def open_reader(path: str | Path) -> Reader:
-    """Open a rosbag2 directory for reading."""
+def check_bag_path(path: str | Path) -> Path:
+    """Return `path` if it looks like a rosbag2 directory (holds metadata.yaml); BagError saying what it is instead.
+
+    Cheap (no file is parsed), so front-ends call it before loading a model.
+    """
     path = Path(path)
     if not path.exists():
         raise BagError(f"bag {path} does not exist")
+    if not path.is_dir():
+        hint = (f"; pass its bag directory {path.parent}" if (path.parent / "metadata.yaml").is_file()
+                else "; a rosbag2 bag is a directory holding metadata.yaml and .mcap or .db3 files")
+        raise BagError(f"{path} is a file, not a bag{hint}")
+    if not (path / "metadata.yaml").is_file():
+        raise BagError(f"{path} is not a bag: the directory has no metadata.yaml (a rosbag2 bag is a directory "
+                       "holding metadata.yaml and .mcap or .db3 files)")
+    return path
+
+
+def open_reader(path: str | Path) -> Reader:
+    """Open a rosbag2 directory for reading; BagError (one line) when it is not a readable bag."""
+    path = check_bag_path(path)
     reader = BagReader(path)
     try:
         reader.open()
-    except ReaderError as exc:
-        raise BagError(f"cannot read bag {path}: {exc}") from exc
+    except (ReaderError, OSError, ValueError, KeyError) as exc:
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise BagError(f"cannot read bag {path}: {why}") from exc
     return reader
 
 
@@ -184,9 +201,10 @@ def pick_topic(reader: Reader, requested: str | None, msgtypes: tuple[str, ...],
     if requested is not None:
         types = {c.msgtype for c in reader.connections if c.topic == requested}
         if not types:
-            raise BagError(f"{what} topic {requested} is not in bag {reader.path}; {what} topics: {listing}")
+            raise BagError(f"{what} topic {requested} is not in bag {reader.path}; {what} topics: {listing} "
+                           f"(choose one with {option})")
         if not types & set(msgtypes):
-            raise BagError(f"{what} topic {requested} has type {', '.join(sorted(types))}, "
+            raise BagError(f"{what} topic {requested} ({option}) has type {', '.join(sorted(types))}, "
                            f"expected {' or '.join(msgtypes)}")
         return requested
     if len(candidates) == 1:

@@ -1,8 +1,16 @@
-"""`depth-anything-ros bag sample|process|evaluate|play|record`: argument parsing and the runs behind them."""
+"""`depth-anything-ros bag sample|process|evaluate|play|record`: argument parsing and the runs behind them.
+
+Flag names mean one thing in every subcommand: `--model-max-depth` is the metric head scale of the model
+(estimate, bag process, bag evaluate, demo), `--cloud-min-depth/--cloud-max-depth` bound the point cloud (estimate,
+bag process) and `--gt-min-depth/--gt-max-depth` the ground truth that counts (bag evaluate).
+"""
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import math
+import re
 import sys
 from pathlib import Path
 
@@ -11,18 +19,52 @@ from depth_anything_ros.bag.bagfile import STORAGES, BagError
 MODEL_DEFAULT = "hypersim-vits"
 
 
-def add_model_options(p: argparse.ArgumentParser, max_depth_flag: str = "--max-depth") -> None:
-    """Options that pick and place the model (shared by process, evaluate and demo)."""
+def number(kind: type = float, low: float | None = None, high: float | None = None, *, above: bool = False,
+           unit: str = ""):
+    """Return an argparse type: int or finite float in [low, high] (low excluded with `above`), errors saying so."""
+    if low is not None and high is not None:
+        bounds = f"{'above' if above else 'at least'} {low:g} and at most {high:g}"
+    elif low is not None:
+        bounds = f"{'above' if above else 'at least'} {low:g}"
+    else:
+        bounds = f"at most {high:g}" if high is not None else ""
+    what = "an integer" if kind is int else "a number"
+    need = f"{what}{' ' + bounds if bounds else ''}{unit}"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {need}, got {text!r}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected {need}, got {text!r}")
+        if (low is not None and (value < low or (above and value == low))) or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {need}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """Options that pick and place the model (shared by estimate, process, evaluate and demo)."""
+    from depth_anything_ros.variants import CHECKPOINTS, METRIC
+
+    metric = ", ".join(name for name, spec in CHECKPOINTS.items() if spec.kind == METRIC)
     g = p.add_argument_group("model")
     g.add_argument("--checkpoint", default=MODEL_DEFAULT,
-                   help=f"variant name (hypersim-vits/vitb/vitl, vkitti-..., '-hf' for transformers repos) or a "
-                        f".pth/.safetensors file or -hf folder (default {MODEL_DEFAULT}, from the Hugging Face cache)")
+                   help=f"metric variant name ({metric}; '-hf' ones are transformers repos) or a "
+                        f".pth/.safetensors file or -hf folder (default {MODEL_DEFAULT}, from the Hugging Face "
+                        "cache). Relative checkpoints are refused: they give no metres")
     g.add_argument("--encoder", choices=("vits", "vitb", "vitl"),
-                   help="encoder of a checkpoint file (a variant name implies it; default vits)")
-    g.add_argument(max_depth_flag, type=float, dest="model_max_depth",
-                   help="metric head scale in metres of a checkpoint file (a variant name implies it: 20 hypersim, "
-                        "80 vkitti)")
-    g.add_argument("--input-size", type=int, default=518,
+                   help="encoder of a checkpoint file (a variant name implies it; default: read from the file's "
+                        "tensor shapes)")
+    g.add_argument("--model-max-depth", type=number(float, 0.0, 1000.0, above=True, unit=" metres (the metric "
+                                                     "head scale: 20 for Hypersim, 80 for VKITTI)"),
+                   metavar="M",
+                   help="metric head scale in metres: the largest depth the model outputs (a variant name or an "
+                        "official file name implies it: 20 hypersim, 80 vkitti; needed for a renamed file)")
+    g.add_argument("--input-size", type=number(int, 14, 4096), default=518, metavar="N",
                    help="network input short side, a multiple of 14 (default 518); smaller is faster, coarser")
     g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     g.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
@@ -30,38 +72,96 @@ def add_model_options(p: argparse.ArgumentParser, max_depth_flag: str = "--max-d
     g.add_argument("--compile", default="auto", choices=("auto", "on", "off"),
                    help="torch.compile the network; auto: on for CUDA, off for CPU. Each new image size or batch "
                         "size compiles once (can take minutes), so use off for a few images of many sizes")
-    g.add_argument("--batch", type=int, default=1, metavar="N",
+    g.add_argument("--batch", type=number(int, 1), default=1, metavar="N",
                    help="frames per forward pass (default 1); larger batches help on a GPU")
 
 
-def make_estimator(args: argparse.Namespace) -> object:
-    """DepthEstimator from the model options; unset options keep DepthEstimator's defaults."""
-    from depth_anything_ros.estimator import DepthEstimator
+# Library errors are worded for Python callers (DepthEstimator(max_depth=..., encoder=...)): CLI users get flags.
+_CLI_WORDING = (
+    (re.compile(r"max_depth is not known for (.+?): pass max_depth=20\.0 for Hypersim \(indoor\) checkpoints, "
+                r"80\.0 for VKITTI \(outdoor\), or None for a relative checkpoint"),
+     r"the metric head scale of \1 is not known (the file does not keep an official name): pass "
+     r"--model-max-depth 20 for Hypersim (indoor) checkpoints or --model-max-depth 80 for VKITTI (outdoor)"),
+    (re.compile(r"is a relative checkpoint \(ReLU head\); pass max_depth=None"),
+     r"is a relative checkpoint (ReLU head, affine-invariant inverse depth, not metres): --model-max-depth does not "
+     r"apply and the command-line tools need a metric checkpoint"),
+    (re.compile(r"encoder '(\w+)' was requested"), r"--encoder \1 was given"),
+    (re.compile(r"encoder='(\w+)'"), r"--encoder \1"),
+    (re.compile(r"\bpass encoder\b"), "pass --encoder"),
+    (re.compile(r"\bmax_depth\b"), "--model-max-depth"),
+)
 
+
+def cli_wording(text: str) -> str:
+    """Reword a library error for the command line: Python argument names become the flags that set them."""
+    for pattern, replacement in _CLI_WORDING:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def check_checkpoint_name(name: str) -> None:
+    """Refuse, before anything loads, a relative variant name and a name that is neither a variant nor a path."""
+    from depth_anything_ros.variants import CHECKPOINTS, METRIC
+
+    spec = CHECKPOINTS.get(name)
+    if spec is not None and spec.kind != METRIC:
+        metric = [n for n, s in CHECKPOINTS.items() if s.kind == METRIC]
+        close = difflib.get_close_matches(name.replace("relative", "hypersim"), metric, n=1)
+        raise BagError(f"--checkpoint {name} is a relative model (affine-invariant inverse depth, not metres); "
+                       f"the tools need a metric one{f' such as {close[0]}' if close else ''}: {', '.join(metric)}")
+    if spec is None and not Path(name).expanduser().exists() and Path(name).suffix not in (".pth", ".pt",
+                                                                                           ".safetensors"):
+        from depth_anything_ros.checkpoint import CheckpointError, unknown_checkpoint_error
+
+        raise CheckpointError(f"--checkpoint: {unknown_checkpoint_error(name)}")
+
+
+def make_estimator(args: argparse.Namespace) -> object:
+    """DepthEstimator from the model options; unset options keep DepthEstimator's defaults.
+
+    Errors name the flags: CheckpointError (reworded, see cli_wording) or BagError for --input-size, --device,
+    --precision.
+    """
+    from depth_anything_ros.checkpoint import CheckpointError
+    from depth_anything_ros.estimator import DepthEstimator, resolve_device, resolve_precision
     from depth_anything_ros.preprocess import check_input_size
 
     try:
         check_input_size(args.input_size)
     except ValueError as exc:
         raise BagError(f"invalid --input-size: {exc}") from None
+    try:
+        device = resolve_device(args.device)
+    except ValueError as exc:
+        raise BagError(f"invalid --device: {exc}") from None
+    try:
+        resolve_precision(args.precision, device)
+    except ValueError as exc:
+        raise BagError(f"invalid --precision: {exc}") from None
+    check_checkpoint_name(args.checkpoint)
     options = {"encoder": args.encoder, "max_depth": args.model_max_depth}
     compile_mode = {"on": True, "off": False}.get(args.compile, "auto")
-    return DepthEstimator(checkpoint=args.checkpoint, device=args.device, precision=args.precision,
-                          input_size=args.input_size, compile=compile_mode,
-                          **{k: v for k, v in options.items() if v is not None})
+    try:
+        return DepthEstimator(checkpoint=args.checkpoint, device=args.device, precision=args.precision,
+                              input_size=args.input_size, compile=compile_mode,
+                              **{k: v for k, v in options.items() if v is not None})
+    except CheckpointError as exc:
+        raise CheckpointError(cli_wording(str(exc))) from None
 
 
 def add_frame_options(p: argparse.ArgumentParser, cloud_layout: bool = True) -> None:
     """Per-frame output options (pipeline.FrameOptions), shared by process and estimate."""
     g = p.add_argument_group("outputs", "as the node's parameters of the same meaning (depth.scale, cloud.*, "
                                         "colored.colormap, camera.undistort)")
-    g.add_argument("--depth-scale", type=float, default=1.0,
+    g.add_argument("--depth-scale", type=number(float, 0.001, 1000.0), default=1.0, metavar="F",
                    help="multiply the estimated depth by this (depth.scale; bag evaluate --align scale suggests it)")
-    g.add_argument("--stride", type=int, default=1, help="cloud: every n-th row and column (default 1)")
-    g.add_argument("--min-depth", type=float, default=0.0,
-                   help="cloud: points closer than this (metres) are invalid (default 0)")
-    g.add_argument("--max-depth-cloud", type=float, default=0.0,
-                   help="cloud: points farther than this (metres) are invalid (default 0: no limit)")
+    g.add_argument("--stride", type=number(int, 1, 64), default=1, metavar="N",
+                   help="cloud: every n-th row and column (default 1)")
+    g.add_argument("--cloud-min-depth", type=number(float, 0.0, unit=" metres"), default=0.0, metavar="M",
+                   help="cloud: points closer than this (metres) are invalid (cloud.min_depth; default 0)")
+    g.add_argument("--cloud-max-depth", type=number(float, 0.0, unit=" metres"), default=0.0, metavar="M",
+                   help="cloud: points farther than this (metres) are invalid (cloud.max_depth; default 0: no "
+                        "limit)")
     if cloud_layout:
         g.add_argument("--unorganized", action="store_true",
                        help="cloud: drop invalid points (height 1, is_dense) instead of keeping the image grid "
@@ -75,14 +175,22 @@ def add_frame_options(p: argparse.ArgumentParser, cloud_layout: bool = True) -> 
 
 
 def frame_options(args: argparse.Namespace) -> object:
-    """pipeline.FrameOptions from the options of add_frame_options; BagError naming the problem."""
+    """pipeline.FrameOptions from the options of add_frame_options; BagError naming the flag."""
+    from depth_anything_ros.colorize import COLORMAPS
     from depth_anything_ros.pipeline import FrameOptions
 
+    if args.cloud_max_depth > 0 and args.cloud_min_depth >= args.cloud_max_depth:
+        raise BagError(f"--cloud-min-depth {args.cloud_min_depth:g} must be below --cloud-max-depth "
+                       f"{args.cloud_max_depth:g} (0 = no limit)")
+    if args.colormap.lower() not in COLORMAPS:
+        close = difflib.get_close_matches(args.colormap.lower(), COLORMAPS, n=1)
+        raise BagError(f"unknown --colormap {args.colormap!r}; {f'did you mean {close[0]!r}? ' if close else ''}"
+                       f"choose from {', '.join(COLORMAPS)}")
     try:
-        return FrameOptions(depth_scale=args.depth_scale, cloud_stride=args.stride, cloud_min_depth=args.min_depth,
-                            cloud_max_depth=args.max_depth_cloud, cloud_color=not args.no_color,
-                            cloud_organized=not getattr(args, "unorganized", False), colormap=args.colormap,
-                            undistort=not getattr(args, "no_undistort", False))
+        return FrameOptions(depth_scale=args.depth_scale, cloud_stride=args.stride,
+                            cloud_min_depth=args.cloud_min_depth, cloud_max_depth=args.cloud_max_depth,
+                            cloud_color=not args.no_color, cloud_organized=not getattr(args, "unorganized", False),
+                            colormap=args.colormap, undistort=not getattr(args, "no_undistort", False))
     except ValueError as exc:
         raise BagError(f"invalid output options: {exc}") from exc
 
@@ -105,11 +213,14 @@ def _register_sample(sub: argparse._SubParsersAction) -> None:
                     "millimetres, 0 invalid), all with the same header stamps and frame_id. A glass pane in the far "
                     "wall has no ground truth, like a real depth camera.")
     p.add_argument("out", type=Path, metavar="OUT", help="new bag directory (must not exist)")
-    p.add_argument("--frames", type=int, default=d.frames, help=f"number of frames (default {d.frames})")
-    p.add_argument("--rate", type=float, default=d.rate, help=f"frame rate in Hz (default {d.rate:g})")
-    p.add_argument("--width", type=int, default=d.width, help=f"image width in pixels (default {d.width})")
-    p.add_argument("--height", type=int, default=d.height, help=f"image height in pixels (default {d.height})")
-    p.add_argument("--fov", type=float, default=d.fov_deg,
+    p.add_argument("--frames", type=number(int, 1), default=d.frames, help=f"number of frames (default {d.frames})")
+    p.add_argument("--rate", type=number(float, 0.0, above=True), default=d.rate,
+                   help=f"frame rate in Hz (default {d.rate:g})")
+    p.add_argument("--width", type=number(int, 2, 8192), default=d.width,
+                   help=f"image width in pixels (default {d.width})")
+    p.add_argument("--height", type=number(int, 2, 8192), default=d.height,
+                   help=f"image height in pixels (default {d.height})")
+    p.add_argument("--fov", type=number(float, 0.0, 179.0, above=True), default=d.fov_deg, metavar="DEG",
                    help=f"horizontal field of view in degrees (default {d.fov_deg:g})")
     p.add_argument("--distortion", action="store_true",
                    help="render through plumb_bob barrel distortion (D in camera_info) instead of an ideal pinhole")
@@ -123,12 +234,28 @@ def _register_sample(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_sample)
 
 
+def check_bag(path: Path) -> None:
+    """Open and close an input bag (its metadata only), so a wrong path fails before a model loads for seconds."""
+    from depth_anything_ros.bag.bagfile import open_reader
+
+    open_reader(path).close()
+
+
+def check_new_bag_path(path: Path, option: str = "OUT") -> None:
+    """Refuse an output bag path that exists (bags are never overwritten) before any work is done."""
+    if path.exists():
+        raise BagError(f"output {path} ({option}) exists already; choose a new path (bags are never overwritten)")
+
+
 def run_sample(args: argparse.Namespace) -> int:
     """Write the sample bag."""
+    from depth_anything_ros.bag.process import check_namespace
     from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag
 
+    check_new_bag_path(args.out)
+    namespace = check_namespace(args.namespace, "--namespace")
     cfg = SampleConfig(width=args.width, height=args.height, frames=args.frames, rate=args.rate, fov_deg=args.fov,
-                       distortion=args.distortion, encoding=args.encoding, namespace=args.namespace,
+                       distortion=args.distortion, encoding=args.encoding, namespace=namespace,
                        frame_id=args.frame_id, seed=args.seed, storage=args.storage)
     try:
         topics = write_sample_bag(args.out, cfg)
@@ -145,16 +272,21 @@ def _register_process(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "process", help="run the model over a bag, write a new bag with depth and points",
         description="Copy every topic of IN into the new bag OUT and add, under the image topic's namespace "
-                    "(/camera/image -> /camera/...): depth (32FC1 metres), depth/camera_info, points (PointCloud2) "
-                    "and depth/colored (rgb8). Each output carries the input image's header stamp and frame_id and "
-                    "is logged at the input's log time. Ctrl-C stops after the current batch and leaves a valid bag "
-                    "with what was done.")
+                    "(/camera/image -> /camera/...) or --output-namespace: depth (32FC1 metres), "
+                    "depth/camera_info, points (PointCloud2) and depth/colored (rgb8). Each output carries the "
+                    "input image's header stamp and frame_id and is logged at the input's log time. Ctrl-C stops "
+                    "after the current batch and leaves a valid bag with what was done.")
     p.add_argument("input", type=Path, metavar="IN", help="input bag directory (mcap or sqlite3)")
     p.add_argument("output", type=Path, metavar="OUT", help="new output bag directory (must not exist)")
     p.add_argument("--image-topic", help="sensor_msgs/Image or CompressedImage topic; default: the only image topic")
     p.add_argument("--camera-info-topic",
-                   help="CameraInfo topic; default: <namespace>/camera_info, else the only CameraInfo topic")
-    p.add_argument("--fov", type=float, default=0.0, metavar="DEG",
+                   help="CameraInfo topic; default: <namespace>/camera_info, else the one CameraInfo topic whose "
+                        "first message has the image's frame_id and size (or the image is a uniform resize of it), "
+                        "e.g. .../Color_0/info/camera_info for .../Color_0/image/data in RealSense bags")
+    p.add_argument("--output-namespace", metavar="NS",
+                   help="write the outputs as NS/depth, NS/depth/camera_info, NS/points, NS/depth/colored "
+                        "(default: the image topic's namespace, /camera for /camera/image)")
+    p.add_argument("--fov", type=number(float, 0.0, 179.0, above=True), default=None, metavar="DEG",
                    help="bags without camera_info: horizontal field of view of an ideal pinhole for the points")
     p.add_argument("--topics", default=",".join(OUTPUTS),
                    help=f"comma-separated outputs to write, of {','.join(OUTPUTS)} (default all)")
@@ -170,13 +302,17 @@ def _register_process(sub: argparse._SubParsersAction) -> None:
 
 def run_process(args: argparse.Namespace) -> int:
     """Process a bag and print the summary; exit code 130 when interrupted."""
-    from depth_anything_ros.bag.process import ProcessOptions, process_bag
+    from depth_anything_ros.bag.process import ProcessOptions, check_options, process_bag
 
     opts = ProcessOptions(
         image_topic=args.image_topic, camera_info_topic=args.camera_info_topic,
+        output_namespace=args.output_namespace,
         outputs=tuple(t.strip() for t in args.topics.split(",") if t.strip()), storage=args.storage,
-        batch=args.batch, frame=frame_options(args), fov_deg=args.fov, strict=args.strict,
+        batch=args.batch, frame=frame_options(args), fov_deg=args.fov or 0.0, strict=args.strict,
         progress=not args.no_progress)
+    check_options(opts)
+    check_bag(args.input)
+    check_new_bag_path(args.output)
     estimator = make_estimator(args)
     summary = process_bag(args.input, args.output, estimator, opts)
     print(summary.text())
@@ -191,8 +327,8 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
         description="Pair each prediction (the model run on --image-topic, or a recorded --pred-topic) with the "
                     "ground-truth depth message of the same header stamp and report AbsRel, SqRel, RMSE, RMSE log, "
                     "MAE, SiLog, log10 and delta1/2/3 (Depth Anything V2 definitions) per frame and overall (mean "
-                    "over frames), on valid ground-truth pixels inside [--min-depth, --max-depth]. Ground truth is "
-                    "16UC1 millimetres (0 invalid) or 32FC1 metres (non-finite invalid), REP 118.")
+                    "over frames), on valid ground-truth pixels inside [--gt-min-depth, --gt-max-depth]. Ground "
+                    "truth is 16UC1 millimetres (0 invalid) or 32FC1 metres (non-finite invalid), REP 118.")
     p.add_argument("input", type=Path, metavar="IN", help="bag directory (mcap or sqlite3)")
     p.add_argument("--gt-topic", required=True, help="ground-truth depth topic (sensor_msgs/Image 16UC1 or 32FC1)")
     p.add_argument("--image-topic", help="image topic the model runs on; default: the only image topic other than "
@@ -204,17 +340,18 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
                    help="none: raw metric depth; scale: also fit one least-squares scale for the whole bag "
                         "(prints the depth.scale that corrects it) and report metrics after it; scale_shift: scale "
                         "and offset")
-    p.add_argument("--min-depth", type=float, default=0.001,
-                   help="ground truth below this (metres) is ignored (default 0.001)")
-    p.add_argument("--max-depth", type=float, default=20.0,
+    p.add_argument("--gt-min-depth", type=number(float, 0.0, above=True, unit=" metres"), default=0.001,
+                   metavar="M", help="ground truth below this (metres) is ignored (default 0.001)")
+    p.add_argument("--gt-max-depth", type=number(float, 0.0, above=True, unit=" metres"), default=20.0,
+                   metavar="M",
                    help="ground truth above this (metres) is ignored (default 20; 80 outdoors); predictions are "
                         "used as they are")
-    p.add_argument("--stamp-tolerance", type=float, default=0.0, metavar="S",
+    p.add_argument("--stamp-tolerance", type=number(float, 0.0, unit=" seconds"), default=0.0, metavar="S",
                    help="largest stamp difference in seconds between a prediction and its ground truth (default 0: "
                         "equal stamps)")
     p.add_argument("--report", type=Path, metavar="DIR",
                    help="write metrics.json, per_frame.csv and PNG plots into DIR (created if needed)")
-    add_model_options(p, max_depth_flag="--model-max-depth")
+    add_model_options(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_evaluate)
 
@@ -223,10 +360,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate and print the report."""
     from depth_anything_ros.bag.evaluate import EvaluateOptions, evaluate_bag
 
+    if not args.gt_min_depth < args.gt_max_depth:
+        raise BagError(f"--gt-min-depth {args.gt_min_depth:g} must be below --gt-max-depth {args.gt_max_depth:g}")
+    if args.report is not None and args.report.exists() and not args.report.is_dir():
+        raise BagError(f"--report {args.report} is a file; give a directory")
     opts = EvaluateOptions(gt_topic=args.gt_topic, image_topic=args.image_topic, pred_topic=args.pred_topic,
-                           align=args.align, min_depth=args.min_depth, max_depth=args.max_depth,
+                           align=args.align, min_depth=args.gt_min_depth, max_depth=args.gt_max_depth,
                            stamp_tolerance=args.stamp_tolerance, batch=args.batch, report=args.report,
                            progress=not args.no_progress)
+    check_bag(args.input)
     estimator = None if args.pred_topic else make_estimator(args)
     result = evaluate_bag(args.input, estimator, opts)
     print(result.text())

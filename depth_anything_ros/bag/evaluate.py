@@ -176,7 +176,7 @@ def evaluate_bag(path: str | Path, estimator: object | None, opts: EvaluateOptio
     if opts.align not in ALIGN_MODES:
         raise BagError(f"unknown --align {opts.align!r}; expected one of {', '.join(ALIGN_MODES)}")
     if not 0.0 < opts.min_depth < opts.max_depth:
-        raise BagError(f"need 0 < --min-depth < --max-depth, got {opts.min_depth} and {opts.max_depth}")
+        raise BagError(f"need 0 < --gt-min-depth < --gt-max-depth, got {opts.min_depth} and {opts.max_depth}")
     if opts.stamp_tolerance < 0:
         raise BagError(f"--stamp-tolerance must not be negative, got {opts.stamp_tolerance}")
     if estimator is None and opts.pred_topic is None:

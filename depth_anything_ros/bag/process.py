@@ -10,6 +10,7 @@ is reported once per distinct message and counted in the summary; `strict` abort
 from __future__ import annotations
 
 import contextlib
+import re
 import signal
 import sys
 import threading
@@ -22,7 +23,7 @@ from depth_anything_ros.bag import bagfile, definitions, messages
 from depth_anything_ros.bag.bagfile import BagError
 from depth_anything_ros.bag.frames import Frame, FrameBatcher, read_frame, stamp_text
 from depth_anything_ros.bag.progress import Progress
-from depth_anything_ros.camera import CameraInfo, CameraInfoHistory
+from depth_anything_ros.camera import CameraInfo, CameraInfoHistory, Intrinsics
 from depth_anything_ros.pipeline import FrameInput, FrameOptions, FramePipeline
 
 OUTPUTS = ("depth", "camera_info", "points", "colored")
@@ -36,6 +37,7 @@ class ProcessOptions:
 
     image_topic: str | None = None
     camera_info_topic: str | None = None
+    output_namespace: str | None = None  # namespace of the outputs; None: the image topic's
     outputs: tuple[str, ...] = OUTPUTS
     storage: str = "mcap"
     batch: int = 1
@@ -79,23 +81,99 @@ class ProcessSummary:
         return "\n".join(lines)
 
 
-def output_topics(image_topic: str) -> dict[str, str]:
-    """Output role -> topic under the image topic's namespace."""
-    ns = bagfile.namespace_of(image_topic)
+_NAME_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def check_namespace(namespace: str, option: str = "--output-namespace") -> str:
+    """Return the absolute form of a namespace ('cam' -> '/cam', '/' -> ''); BagError if it is not a ROS name."""
+    tokens = namespace.strip("/").split("/") if namespace.strip("/") else []
+    if "//" in namespace or not all(_NAME_TOKEN.fullmatch(t) for t in tokens):
+        raise BagError(f"invalid {option} {namespace!r}: use a ROS namespace such as /camera or /robot/front "
+                       "(letters, digits and _ between slashes, not starting with a digit)")
+    return "".join(f"/{t}" for t in tokens)
+
+
+def output_topics(image_topic: str, namespace: str | None = None) -> dict[str, str]:
+    """Output role -> topic under `namespace` (checked), by default the image topic's namespace."""
+    ns = bagfile.namespace_of(image_topic) if namespace is None else check_namespace(namespace)
     return {"depth": f"{ns}/depth", "camera_info": f"{ns}/depth/camera_info", "points": f"{ns}/points",
             "colored": f"{ns}/depth/colored"}
 
 
-def pick_camera_info_topic(reader: object, requested: str | None, image_topic: str) -> str | None:
-    """Return the requested CameraInfo topic, else <ns>/camera_info, else the only one; None if there is none."""
+def _first_message(reader: object, topic: str) -> object | None:
+    """Return the first message of a topic, deserialized, or None when it has none."""
+    conns = [c for c in reader.connections if c.topic == topic]
+    for conn, _, raw in reader.messages(connections=conns):
+        return messages.deserialize(raw, conn.msgtype)
+    return None
+
+
+def _image_geometry(msg: object) -> tuple[tuple[int, int] | None, str]:
+    """((width, height) or None when a compressed image cannot be decoded, frame_id) of an image message."""
+    size = _image_size(msg)
+    if size is None:
+        try:
+            pixels, _ = image_codec.decode_compressed(msg)
+            size = (pixels.shape[1], pixels.shape[0])
+        except ValueError:
+            size = None
+    return size, msg.header.frame_id
+
+
+def _info_mismatch(info: object | None, size: tuple[int, int] | None, frame_id: str) -> str:
+    """Why a CameraInfo (first message of its topic) does not describe an image of size and frame_id, or ''."""
+    if info is None:
+        return "no messages"
+    described = f"{info.width}x{info.height}, frame_id '{info.header.frame_id}'"
+    if info.header.frame_id != frame_id:
+        return f"{described}: other frame_id"
+    if size is not None:
+        try:
+            Intrinsics.from_camera_info(info).scaled_to(*size)
+        except ValueError:
+            return f"{described}: size is not the image's or a uniform resize of it"
+    return ""
+
+
+def pick_camera_info_topic(reader: object, requested: str | None, image_topic: str,
+                           required: bool = True) -> str | None:
+    """Return the CameraInfo topic for the images of image_topic; None if the bag has none.
+
+    The requested topic (checked), else <ns>/camera_info, else the one CameraInfo topic whose first message has
+    the first image's frame_id and its size (or one the image is a uniform resize of), as in RealSense bags
+    (.../Color_0/image/data with .../Color_0/info/camera_info); announced on stderr. When none or several
+    match: BagError listing the candidates, or with `required` False None and a note listing them.
+    """
     infos = bagfile.topics_of_type(reader, (messages.CAMERA_INFO,))
-    if requested is None:
-        if not infos:
-            return None
-        sibling = f"{bagfile.namespace_of(image_topic)}/camera_info"
-        if sibling in infos:
-            return sibling
-    return bagfile.pick_topic(reader, requested, (messages.CAMERA_INFO,), "camera_info", "--camera-info-topic")
+    if requested is not None:
+        return bagfile.pick_topic(reader, requested, (messages.CAMERA_INFO,), "camera_info", "--camera-info-topic")
+    if not infos:
+        return None
+    sibling = f"{bagfile.namespace_of(image_topic)}/camera_info"
+    if sibling in infos:
+        return sibling
+    image = _first_message(reader, image_topic)
+    if image is None:
+        raise BagError(f"image topic {image_topic} has no messages")
+    size, frame_id = _image_geometry(image)
+    why = {topic: _info_mismatch(_first_message(reader, topic), size, frame_id) for topic in sorted(infos)}
+    matches = [topic for topic, reason in why.items() if not reason]
+    if len(matches) == 1:
+        print(f"note: camera_info of {image_topic} from {matches[0]} (no {sibling}; the only CameraInfo topic "
+              f"with the image's frame_id '{frame_id}' and size); choose another with --camera-info-topic",
+              file=sys.stderr)
+        return matches[0]
+    image_text = f"{size[0]}x{size[1]}, frame_id '{frame_id}'" if size else f"frame_id '{frame_id}'"
+    if matches:
+        problem = f"several CameraInfo topics match {image_topic} ({image_text}): {', '.join(matches)}"
+    else:
+        problem = (f"no CameraInfo topic matches {image_topic} ({image_text}): "
+                   + "; ".join(f"{topic} ({reason})" for topic, reason in why.items()))
+    if not required:
+        print(f"note: no camera_info used: {problem}; choose one with --camera-info-topic", file=sys.stderr)
+        return None
+    raise BagError(f"bag {reader.path} has no {sibling} and {problem}; choose one with --camera-info-topic"
+                   + ("" if matches else ", or pass --fov DEG for an ideal pinhole camera"))
 
 
 def camera_info_history(reader: object, topic: str | None) -> CameraInfoHistory:
@@ -116,7 +194,7 @@ class FrameWriter:
                  infos: CameraInfoHistory, summary: ProcessSummary):
         self.writer, self.opts, self.pipeline, self.infos, self.summary = writer, opts, pipeline, infos, summary
         self.image_topic = image_topic
-        topics = output_topics(image_topic)
+        topics = output_topics(image_topic, opts.output_namespace)
         self.conns = {role: bagfile.add_topic(writer, topics[role], OUTPUT_TYPES[role]) for role in opts.outputs}
         self._reported: set[str] = set()
 
@@ -186,31 +264,37 @@ def stop_on_sigint():
         signal.signal(signal.SIGINT, previous)
 
 
-def _check_options(opts: ProcessOptions) -> None:
+def check_options(opts: ProcessOptions) -> None:
+    """Raise BagError naming the option (--topics, --batch, --output-namespace) that cannot be used."""
     unknown = [o for o in opts.outputs if o not in OUTPUTS]
     if unknown or not opts.outputs:
-        raise BagError(f"unknown output(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(OUTPUTS)}")
+        raise BagError(f"unknown output(s) {', '.join(unknown) or '(none)'} in --topics; choose from "
+                       f"{', '.join(OUTPUTS)}")
     if opts.batch < 1:
         raise BagError(f"--batch must be at least 1, got {opts.batch}")
+    if opts.output_namespace is not None:
+        check_namespace(opts.output_namespace)
 
 
 def process_bag(src: str | Path, dst: str | Path, estimator: object, opts: ProcessOptions) -> ProcessSummary:
     """Copy bag src to a new bag dst adding the model's outputs; returns the summary (also when interrupted)."""
-    _check_options(opts)
+    check_options(opts)
     pipeline = FramePipeline(estimator)
     reader = bagfile.open_reader(src)
     try:
         image_topic = bagfile.pick_image_topic(reader, opts.image_topic)
-        info_topic = pick_camera_info_topic(reader, opts.camera_info_topic, image_topic)
         needs_intrinsics = {"camera_info", "points"} & set(opts.outputs)
+        info_topic = pick_camera_info_topic(reader, opts.camera_info_topic, image_topic,
+                                            required=bool(needs_intrinsics) and opts.fov_deg <= 0)
         if info_topic is None and needs_intrinsics and opts.fov_deg <= 0:
             raise BagError(f"bag {reader.path} has no sensor_msgs/msg/CameraInfo topic, needed for "
                            f"{' and '.join(sorted(needs_intrinsics))}: pass --fov DEG for an ideal pinhole camera, "
                            "or --topics depth,colored")
-        topics = output_topics(image_topic)
+        topics = output_topics(image_topic, opts.output_namespace)
         clash = [topics[r] for r in opts.outputs if any(c.topic == topics[r] for c in reader.connections)]
         if clash:
-            raise BagError(f"input bag already has {', '.join(clash)}; remove them or process another image topic")
+            raise BagError(f"input bag already has {', '.join(clash)}; write the outputs elsewhere with "
+                           "--output-namespace NS, or process another image topic")
         plan, not_copied = bagfile.plan_copies(reader, {OUTPUT_TYPES[r] for r in opts.outputs},
                                                (image_topic, info_topic))
         infos = camera_info_history(reader, info_topic)
