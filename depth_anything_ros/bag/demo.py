@@ -60,7 +60,7 @@ def _estimator(args: argparse.Namespace) -> tuple[object, bool]:
             raise
         print(f"checkpoint {args.checkpoint} not available: {exc}", file=sys.stderr)
     encoder = args.encoder or "vits"
-    path = args.out / f"synthetic_{encoder}.pth"
+    path = args.out / f"synthetic_{encoder}.safetensors"  # marked synthetic in its metadata, named so in reports
     if not path.exists():
         write_synthetic_checkpoint(path, encoder, 0)
     args.checkpoint, args.encoder = str(path), encoder

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,10 @@ from depth_anything_ros.bag import bagfile, messages
 from depth_anything_ros.bag.bagfile import BagError
 from depth_anything_ros.bag.frames import Frame, FrameBatcher, read_frame, stamp_text
 from depth_anything_ros.bag.progress import Progress
+from depth_anything_ros.bag.process import MODEL_KEY
+from depth_anything_ros.camera import Intrinsics, IntrinsicsError
 from depth_anything_ros.pipeline import FrameInput, FrameOptions, FramePipeline, rgb8_of_message
+from depth_anything_ros.provenance import model_label, model_provenance, package_version
 from depth_anything_ros.metrics import (
     ALIGN_MODES,
     METRIC_NAMES,
@@ -77,6 +81,13 @@ class Evaluation:
     overall: dict[str, float] = field(default_factory=dict)
     overall_aligned: dict[str, float] | None = None
     report_files: list[Path] = field(default_factory=list)
+    provenance: dict = field(default_factory=dict)  # package version, bag, topics, model (see provenance.py)
+    warnings: list[str] = field(default_factory=list)  # e.g. ground truth from another camera
+
+    @property
+    def model(self) -> dict | None:
+        """The model that made the predictions, when known."""
+        return self.provenance.get("model")
 
     def text(self) -> str:
         """Human-readable summary."""
@@ -85,6 +96,8 @@ class Evaluation:
                  f"frames evaluated {len(self.frames)}, skipped (too few valid pixels) {self.skipped}, unpaired "
                  f"predictions {self.unpaired_predictions}, unpaired ground truth {self.unpaired_gt}; "
                  f"range [{o.min_depth:g}, {o.max_depth:g}] m"]
+        lines += [f"warning: {w}" for w in self.warnings]
+        lines.append(f"model: {model_label(self.model)}")
         lines.append("metrics (mean over frames): " + _format(self.overall))
         if self.depth_scale is not None:
             lines.append(f"least-squares scale of prediction to ground truth: {self.depth_scale:.6f}  ->  set "
@@ -105,7 +118,7 @@ class Evaluation:
                 "unpaired_predictions": self.unpaired_predictions, "unpaired_gt": self.unpaired_gt,
                 "overall": self.overall, "alignment": {"scale": self.scale, "shift": self.shift,
                                                        "depth_scale": self.depth_scale},
-                "overall_aligned": self.overall_aligned}
+                "overall_aligned": self.overall_aligned, "warnings": self.warnings, "provenance": self.provenance}
 
 
 def _format(m: dict[str, float]) -> str:
@@ -189,6 +202,10 @@ def evaluate_bag(path: str | Path, estimator: object | None, opts: EvaluateOptio
         source, recorded = _source_topic(reader, opts)
         result = Evaluation(Path(path), opts.gt_topic, f"topic {source}" if recorded else f"model on {source}", opts)
         image_topic = _panel_image_topic(reader, opts, source) if recorded and opts.report is not None else None
+        estimator = None if pipeline is None else pipeline.estimator
+        result.provenance = _provenance(reader, source, recorded, opts, estimator)
+        result.warnings = _camera_mismatch(reader, _panel_image_topic(reader, opts, source) if recorded else source,
+                                           opts.gt_topic)
         _evaluate(reader, source, recorded, image_topic, pipeline, opts, result, store)
         if opts.report is not None:
             from depth_anything_ros.bag.report import write_report
@@ -269,6 +286,58 @@ def _evaluate(reader: object, source: str, recorded: bool, image_topic: str | No
             f.aligned = evaluate_frame(arrays["pred"], arrays["gt"], opts.min_depth, opts.max_depth,
                                        result.scale, result.shift)
         result.overall_aligned = mean_metrics([f.aligned for f in result.frames])
+
+
+def _provenance(reader: object, source: str, recorded: bool, opts: EvaluateOptions, estimator) -> dict:
+    """Package version, bag, topics and the model: the one run here, or the one `bag process` recorded in the bag."""
+    if estimator is not None:
+        model, origin = model_provenance(estimator), "run by bag evaluate"
+    else:
+        storage = getattr(reader, "storage", reader)  # rosbags' unified Reader keeps the directory reader there
+        custom = getattr(getattr(storage, "metadata", None), "custom", None) or {}
+        model = json.loads(custom[MODEL_KEY]) if MODEL_KEY in custom else None
+        origin = "recorded by bag process in the bag's metadata" if model else "unknown (not recorded in the bag)"
+    return {"package_version": package_version(), "bag": str(reader.path),
+            "prediction_topic" if recorded else "image_topic": source, "gt_topic": opts.gt_topic,
+            "model": model, "model_origin": origin}
+
+
+def _camera_mismatch(reader: object, image_topic: str | None, gt_topic: str) -> list[str]:
+    """Warnings when the ground truth looks like another camera's: another frame_id or other intrinsics."""
+    if image_topic is None:
+        return []
+    first = {}
+    for topic in (image_topic, gt_topic):
+        conns = [c for c in reader.connections if c.topic == topic]
+        for conn, _, raw in reader.messages(connections=conns):
+            first[topic] = messages.deserialize(raw, conn.msgtype)
+            break
+    if len(first) < 2:
+        return []
+    warnings = []
+    image_frame, gt_frame = first[image_topic].header.frame_id, first[gt_topic].header.frame_id
+    if image_frame != gt_frame:
+        warnings.append(f"ground truth {gt_topic} is in frame '{gt_frame}' but the images are in '{image_frame}': "
+                        "if the depth is not aligned to the colour camera, every metric compares other pixels")
+    infos = {}
+    for topic in (image_topic, gt_topic):
+        info_topic = f"{bagfile.namespace_of(topic)}/camera_info"
+        conns = [c for c in reader.connections if c.topic == info_topic and c.msgtype == messages.CAMERA_INFO]
+        for conn, _, raw in reader.messages(connections=conns):
+            infos[topic] = messages.deserialize(raw, conn.msgtype)
+            break
+    if len(infos) == 2 and bagfile.namespace_of(image_topic) != bagfile.namespace_of(gt_topic):
+        try:
+            gt = Intrinsics.from_camera_info(infos[gt_topic])
+            image = Intrinsics.from_camera_info(infos[image_topic]).scaled_to(gt.width, gt.height)
+        except IntrinsicsError as exc:
+            return [*warnings, f"cannot compare the intrinsics of the images and the ground truth: {exc}"]
+        if max(abs(image.fx - gt.fx) / gt.fx, abs(image.fy - gt.fy) / gt.fy) > 0.01 or \
+                max(abs(image.cx - gt.cx), abs(image.cy - gt.cy)) > 1.0:
+            warnings.append(f"the ground truth's camera_info (fx {gt.fx:.1f}, cx {gt.cx:.1f}) differs from the "
+                            f"images' (fx {image.fx:.1f}, cx {image.cx:.1f} at the same size): the depth seems to "
+                            "come from another camera; record depth aligned to the colour image")
+    return warnings
 
 
 def _rgb_of(frame: Frame, topic: str) -> np.ndarray:

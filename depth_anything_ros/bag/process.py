@@ -10,6 +10,7 @@ is reported once per distinct message and counted in the summary; `strict` abort
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import signal
 import sys
@@ -25,10 +26,12 @@ from depth_anything_ros.bag.frames import Frame, FrameBatcher, read_frame, stamp
 from depth_anything_ros.bag.progress import Progress
 from depth_anything_ros.camera import CameraInfo, CameraInfoHistory, Intrinsics
 from depth_anything_ros.pipeline import FrameInput, FrameOptions, FramePipeline
+from depth_anything_ros.provenance import model_provenance
 
 OUTPUTS = ("depth", "camera_info", "points", "colored")
 OUTPUT_TYPES = {"depth": messages.IMAGE, "camera_info": messages.CAMERA_INFO, "points": messages.POINT_CLOUD2,
                 "colored": messages.IMAGE}
+MODEL_KEY = "depth_anything_ros.model"  # custom_data of the output bag: the model that made its depth (JSON)
 
 
 @dataclass
@@ -301,6 +304,7 @@ def process_bag(src: str | Path, dst: str | Path, estimator: object, opts: Proce
         image_conns = [c for c in reader.connections if c.topic == image_topic]
         summary = ProcessSummary(Path(src), Path(dst), image_topic, sum(c.msgcount for c in image_conns))
         writer = bagfile.open_writer(dst, opts.storage)
+        writer.set_custom_data(MODEL_KEY, json.dumps(model_provenance(estimator)))  # read by bag evaluate
         start = time.monotonic()
         try:
             copies = {c.id: bagfile.copy_topic(writer, c, plan[c.id]) for c in reader.connections if c.id in plan}

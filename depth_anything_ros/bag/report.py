@@ -11,6 +11,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from depth_anything_ros.metrics import METRIC_NAMES, sanitise_prediction
+from depth_anything_ros.provenance import model_label
 
 SCATTER_POINTS = 20000
 
@@ -25,7 +26,9 @@ def write_report(directory: Path, result: object, store: object) -> list[Path]:
     files[0].write_text(json.dumps(result.to_json(), indent=2) + "\n")
     _per_frame_csv(files[1], result)
     gt, pred = pixel_sample(store, result.frames, result.options, result.scale, result.shift)
-    suffix = " (after alignment)" if result.overall_aligned is not None else ""
+    suffix = f" ({alignment_text(result)})" if result.overall_aligned is not None else ""
+    version = result.provenance.get("package_version", "?")
+    footer = f"{model_label(result.model)} | bag {result.bag.name} | depth_anything_ros {version}"
     plots = {
         "abs_rel_over_time.png": lambda fig: _abs_rel_over_time(fig, result),
         "error_histogram.png": lambda fig: _error_histogram(fig, gt, pred, suffix),
@@ -36,10 +39,19 @@ def write_report(directory: Path, result: object, store: object) -> list[Path]:
         fig = Figure(figsize=(12, 7.5) if name == "best_worst_frames.png" else (8, 5), dpi=100)
         FigureCanvasAgg(fig)
         draw(fig)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0.04, 1, 1))
+        synthetic = bool(result.model and result.model.get("synthetic"))
+        fig.text(0.01, 0.01, footer, fontsize=8, color="red" if synthetic else "0.3",
+                 fontweight="bold" if synthetic else "normal")
         fig.savefig(directory / name)
         files.append(directory / name)
     return files
+
+
+def alignment_text(result: object) -> str:
+    """'after scale alignment x 0.8123' (or with the shift) for titles of aligned figures."""
+    text = f"after scale alignment \u00d7 {result.scale:.4f}"
+    return text + (f" {result.shift:+.3f} m" if result.options.align == "scale_shift" else "")
 
 
 def _per_frame_csv(path: Path, result: object) -> None:
@@ -127,8 +139,9 @@ def _best_worst(fig: Figure, result: object, store: object) -> None:
                 continue
             if cmap is None:
                 ax.imshow(image)
+                aligned = f"\n{alignment_text(result)}" if key == "aligned" else ""
                 ax.set_title(f"{label}: t={(f.stamp - result.frames[0].stamp) * 1e-9:.2f} s, "
-                             f"AbsRel {getattr(f, key)['abs_rel']:.3f}")
+                             f"AbsRel {getattr(f, key)['abs_rel']:.3f}{aligned}", fontsize=9)
                 continue
             vmax = top if cmap == "turbo_r" else float(np.nanpercentile(err, 99)) or 1.0
             im = ax.imshow(image, cmap=cmap, vmin=0.0, vmax=vmax)
