@@ -64,3 +64,21 @@ def test_readme_estimate_example_runs(synthetic_vits_checkpoint, tmp_path, monke
 def test_download_command_is_the_one_errors_print():
     spec = CHECKPOINTS["hypersim-vits"]
     assert spec.download_command() in [line for block in CODE_BLOCKS for line in block.splitlines()]
+
+
+def test_offline_commands_with_the_demo_weights_run_and_say_synthetic(tmp_path, monkeypatch, capsys):
+    """The README's offline lines, with the demo's synthetic weights file in place and a small input size."""
+    from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag
+    from depth_anything_ros.checkpoint import write_synthetic_checkpoint
+
+    lines = [line for line in CLI_LINES if "demo_output/synthetic_vits.safetensors" in line]
+    assert [shlex.split(line)[1] for line in lines] == ["estimate", "bag"]
+    monkeypatch.chdir(tmp_path)
+    write_synthetic_checkpoint(Path("demo_output/synthetic_vits.safetensors"), "vits", seed=0)  # as the demo does
+    write_sample_bag(Path("demo_output/sample_bag"), SampleConfig(width=64, height=48, frames=2))
+    assert cv2.imwrite("kitchen.jpg", np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    for line in lines:
+        capsys.readouterr()
+        assert main([*shlex.split(line)[1:], "--input-size", "70"]) == 0, line
+        assert "SYNTHETIC WEIGHTS: synthetic_vits.safetensors holds random weights" in capsys.readouterr().err
+    assert Path("results/kitchen_depth.tiff").is_file() and Path("processed_bag/metadata.yaml").is_file()

@@ -116,13 +116,13 @@ def check_checkpoint_name(name: str) -> None:
         raise CheckpointError(f"--checkpoint: {unknown_checkpoint_error(name)}")
 
 
-def make_estimator(args: argparse.Namespace) -> object:
+def make_estimator(args: argparse.Namespace, announce_synthetic: bool = True) -> object:
     """DepthEstimator from the model options; unset options keep DepthEstimator's defaults.
 
     Errors name the flags: CheckpointError (reworded, see cli_wording) or BagError for --input-size, --device,
-    --precision.
+    --precision. A checkpoint marked as synthetic weights is announced with a banner on stderr.
     """
-    from depth_anything_ros.checkpoint import CheckpointError
+    from depth_anything_ros.checkpoint import CheckpointError, is_synthetic
     from depth_anything_ros.estimator import DepthEstimator, resolve_device, resolve_precision
     from depth_anything_ros.preprocess import check_input_size
 
@@ -142,11 +142,18 @@ def make_estimator(args: argparse.Namespace) -> object:
     options = {"encoder": args.encoder, "max_depth": args.model_max_depth}
     compile_mode = {"on": True, "off": False}.get(args.compile, "auto")
     try:
-        return DepthEstimator(checkpoint=args.checkpoint, device=args.device, precision=args.precision,
-                              input_size=args.input_size, compile=compile_mode,
-                              **{k: v for k, v in options.items() if v is not None})
+        estimator = DepthEstimator(checkpoint=args.checkpoint, device=args.device, precision=args.precision,
+                                   input_size=args.input_size, compile=compile_mode,
+                                   **{k: v for k, v in options.items() if v is not None})
     except CheckpointError as exc:
         raise CheckpointError(cli_wording(str(exc))) from None
+    if announce_synthetic and is_synthetic(estimator.checkpoint_path):
+        from depth_anything_ros.bag.demo import banner
+
+        print(banner([f"SYNTHETIC WEIGHTS: {Path(estimator.checkpoint_path).name} holds random weights with the",
+                      "official shapes. Every depth, point cloud and metric is MEANINGLESS;",
+                      "only the pipeline is real. Use a real checkpoint for results."]), file=sys.stderr)
+    return estimator
 
 
 def add_frame_options(p: argparse.ArgumentParser, cloud_layout: bool = True) -> None:

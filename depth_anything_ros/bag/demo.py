@@ -65,7 +65,7 @@ def _estimator(args: argparse.Namespace) -> tuple[object, bool]:
         write_synthetic_checkpoint(path, encoder, 0)
     args.checkpoint, args.encoder = str(path), encoder
     args.model_max_depth = args.model_max_depth or 20.0
-    return make_estimator(args), True
+    return make_estimator(args, announce_synthetic=False), True  # the demo says it louder itself
 
 
 def _clear(path: Path, marker: str) -> None:
