@@ -1,32 +1,37 @@
 """Model-only speed: frames/s and latency per encoder, precision, camera resolution and compile, synthetic weights.
 
 Two figures per configuration:
-- `forward`: the network alone on a normalised (1, 3, h', w') tensor already on the device (h', w' from the
+- `forward`: the network alone on a normalised (B, 3, h', w') tensor already on the device (h', w' from the
   official lower-bound resize of the camera resolution to --input-size);
-- `estimate_tensor`: uint8 RGB (1, 3, H, W) on the device -> (1, H, W) metric depth on the device
+- `estimate_tensor`: uint8 RGB (B, 3, H, W) on the device -> (B, H, W) metric depth on the device
   (resize + normalise + network + upsample, all on the device).
+B is --batches (1 by default); frames/s count B frames per call. With --json the file is rewritten after every
+configuration, so a run stopped part-way (a time limit) keeps the rows measured so far.
 """
 
 from __future__ import annotations
 
 import _common as common
+import numpy as np
 import torch
 
 
-def bench_config(est, height: int, width: int, args) -> dict:
-    """Time one estimator at one camera resolution."""
+def bench_config(est, height: int, width: int, args, batch: int = 1) -> dict:
+    """Time one estimator at one camera resolution and batch size."""
     from depth_anything_ros.preprocess import network_input_size
 
     net_h, net_w = network_input_size(height, width, est.input_size)
     gen = torch.Generator(device="cpu").manual_seed(0)
-    x = torch.randn(1, 3, net_h, net_w, generator=gen).to(device=est.device, dtype=est.dtype)
+    x = torch.randn(batch, 3, net_h, net_w, generator=gen).to(device=est.device, dtype=est.dtype)
     net = common.network(est)
-    rgb = torch.from_numpy(common.synthetic_image(height, width)).permute(2, 0, 1)[None].contiguous()
+    frames = [common.synthetic_image(height, width, seed=i) for i in range(batch)]
+    rgb = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()  # (B, 3, H, W) uint8
     rgb = rgb.to(est.device)
     with torch.inference_mode():  # alternated call by call, so load drift on a shared machine hits both alike
         samples = common.time_interleaved({"forward": lambda: net(x), "full": lambda: est.estimate_tensor(rgb)},
                                           args.warmup, args.iters, est.device)
-    forward, full = common.summarise(samples["forward"]), common.summarise(samples["full"])
+    forward = common.summarise(samples["forward"], frames_per_call=batch)
+    full = common.summarise(samples["full"], frames_per_call=batch)
     row = {"network_input": f"{net_w}x{net_h}"}
     row.update({f"forward_{k}": v for k, v in forward.items() if k != "n"})
     row.update({f"estimate_tensor_{k}": v for k, v in full.items() if k != "n"})
@@ -41,6 +46,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="comma-separated precisions (default: fp32 on CPU; fp32,fp16 and bf16 where supported)")
     parser.add_argument("--resolutions", type=common.csv_list, default=list(common.RESOLUTIONS),
                         help="comma-separated WxH camera resolutions")
+    parser.add_argument("--batches", type=common.csv_list, default=["1"],
+                        help="comma-separated batch sizes (frames per call; default 1)")
     parser.add_argument("--compile", choices=["off", "on", "both"], default=None,
                         help="torch.compile the model (default: both on CUDA, off on CPU)")
     parser.add_argument("--input-size", type=int, default=518, help="network input size (lower bound, x14)")
@@ -65,17 +72,21 @@ def main(argv: list[str] | None = None) -> dict:
                                      precision=precision, input_size=args.input_size, compile=compiled)
                 for res in args.resolutions:
                     width, height = (int(v) for v in res.split("x"))
-                    row = {"encoder": encoder, "precision": precision, "dtype": str(est.dtype).replace("torch.", ""),
-                           "compile": compiled, "resolution": res}
-                    row.update(bench_config(est, height, width, args))
-                    results.append(row)
+                    for batch in (int(b) for b in args.batches):
+                        row = {"encoder": encoder, "precision": precision,
+                               "dtype": str(est.dtype).replace("torch.", ""), "compile": compiled,
+                               "resolution": res, "batch": batch}
+                        row.update(bench_config(est, height, width, args, batch))
+                        results.append(row)
+                        if args.json is not None:  # keep what is measured if the run is stopped later
+                            common.write_json(args.json, "model_only", args, results)
                 del est
                 if cuda:
                     torch.cuda.empty_cache()
-    common.print_table(results, ["encoder", "precision", "compile", "resolution", "network_input",
+    common.print_table(results, ["encoder", "precision", "compile", "resolution", "batch", "network_input",
                                  "forward_p50_ms", "forward_p95_ms", "forward_fps", "estimate_tensor_p50_ms",
                                  "estimate_tensor_p95_ms", "estimate_tensor_fps"],
-                       title=f"model only ({args.device}, batch 1)")
+                       title=f"model only ({args.device})")
     return common.write_json(args.json, "model_only", args, results)
 
 

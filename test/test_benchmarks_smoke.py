@@ -72,3 +72,33 @@ def test_run_all_quick(official_dir, ros_env, tmp_path):
     assert {"model_only.json", "pipeline.json", "multi_camera.json", "official_baseline.json"} <= set(written)
     for path in out.glob("*.json"):
         json.loads(path.read_text())
+
+
+def test_gpu_check_dry_run(tmp_path):
+    """benchmarks/gpu_check.sh --device cpu --quick on a few steps: the files that come back from the GPU machine."""
+    import importlib.util
+    import tarfile
+
+    out = tmp_path / "out"
+    steps = ["model_only_eager", "multi_camera"]
+    cmd = ["bash", str(BENCHMARKS / "gpu_check.sh"), "--device", "cpu", "--quick", "--encoders", "vits",
+           "--python", sys.executable, "--out", str(out)]
+    if (OFFICIAL_GIT / "HEAD").exists() or (OFFICIAL_GIT / ".git").exists():
+        steps.append("official_baseline")  # extracted into the script's work folder, not the repository
+    result = subprocess.run([*cmd, "--only", ",".join(steps)], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=400, env={**os.environ, "DEPTH_ANYTHING_OFFICIAL_GIT": str(OFFICIAL_GIT)})
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == ["gpu_check.log", "results.json", "results.tar.gz", "targets.md"]
+    results = json.loads((out / "results.json").read_text())
+    status = {step["step"]: step["status"] for step in results["steps"]}
+    ros = all(importlib.util.find_spec(name) for name in ("rclpy", "rosbags"))
+    assert status.pop("setup") == "ok" or not ros, status
+    assert status == {name: "ok" for name in ["info", *steps]}, status
+    assert results["machine"]["torch"] and results["device"] == "cpu" and results["quick"]
+    rows = results["benchmarks"]["model_only_eager"]["results"]
+    assert {(row["precision"], row["batch"]) for row in rows} == {("fp32", 1), ("fp32", 4), ("bf16", 1), ("bf16", 4)}
+    assert {row["target"] for row in results["targets"]} >= {"4 batched / 4 sequential streams"}
+    assert "| step | status |" in (out / "targets.md").read_text()
+    with tarfile.open(out / "results.tar.gz") as tar:
+        names = set(tar.getnames())
+    assert {f"gpu_check/json/{name}.json" for name in steps} | {"gpu_check/steps.jsonl"} <= names
