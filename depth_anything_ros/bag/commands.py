@@ -12,6 +12,7 @@ import difflib
 import math
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from depth_anything_ros.bag.bagfile import STORAGES, BagError
@@ -99,12 +100,12 @@ def cli_wording(text: str) -> str:
     return text
 
 
-def check_checkpoint_name(name: str) -> None:
-    """Refuse, before anything loads, a relative variant name and a name that is neither a variant nor a path."""
+def check_checkpoint_name(name: str, allow_relative: bool = False) -> None:
+    """Refuse, before anything loads, a relative variant name (unless allowed) and a name that is no variant or path."""
     from depth_anything_ros.variants import CHECKPOINTS, METRIC
 
     spec = CHECKPOINTS.get(name)
-    if spec is not None and spec.kind != METRIC:
+    if spec is not None and spec.kind != METRIC and not allow_relative:
         metric = [n for n, s in CHECKPOINTS.items() if s.kind == METRIC]
         close = difflib.get_close_matches(name.replace("relative", "hypersim"), metric, n=1)
         raise BagError(f"--checkpoint {name} is a relative model (affine-invariant inverse depth, not metres); "
@@ -116,7 +117,7 @@ def check_checkpoint_name(name: str) -> None:
         raise CheckpointError(f"--checkpoint: {unknown_checkpoint_error(name)}")
 
 
-def make_estimator(args: argparse.Namespace, announce_synthetic: bool = True) -> object:
+def make_estimator(args: argparse.Namespace, announce_synthetic: bool = True, allow_relative: bool = False) -> object:
     """DepthEstimator from the model options; unset options keep DepthEstimator's defaults.
 
     Errors name the flags: CheckpointError (reworded, see cli_wording) or BagError for --input-size, --device,
@@ -138,7 +139,7 @@ def make_estimator(args: argparse.Namespace, announce_synthetic: bool = True) ->
         resolve_precision(args.precision, device)
     except ValueError as exc:
         raise BagError(f"invalid --precision: {exc}") from None
-    check_checkpoint_name(args.checkpoint)
+    check_checkpoint_name(args.checkpoint, allow_relative)
     options = {"encoder": args.encoder, "max_depth": args.model_max_depth}
     compile_mode = {"on": True, "off": False}.get(args.compile, "auto")
     try:
@@ -179,6 +180,17 @@ def add_frame_options(p: argparse.ArgumentParser, cloud_layout: bool = True) -> 
     g.add_argument("--colormap", default="turbo",
                    help="colormap of the colourised depth (0 m .. the model's max depth x --depth-scale), any "
                         "OpenCV name (default turbo)")
+
+
+def scale_options(args: argparse.Namespace) -> object:
+    """scale.ScaleOptions of bag process's metric scale options (mode fixed without them)."""
+    from depth_anything_ros.scale import ScaleOptions
+
+    if args.scale_reference and args.camera_height:
+        raise BagError("give --scale-reference or --camera-height, not both")
+    mode = "reference" if args.scale_reference else "ground_plane" if args.camera_height else "fixed"
+    return ScaleOptions(mode=mode, time_constant=args.scale_time_constant, camera_height=args.camera_height or 0.0,
+                        floor_pitch_deg=args.floor_pitch)
 
 
 def frame_options(args: argparse.Namespace) -> object:
@@ -302,6 +314,19 @@ def _register_process(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strict", action="store_true",
                    help="stop at the first frame with a problem (bad image, unusable camera_info, model failure) "
                         "instead of skipping what it costs and counting it in the summary")
+    g = p.add_argument_group("metric scale", "online scale correction, as the node's scale.* parameters")
+    g.add_argument("--scale-reference", metavar="TOPIC",
+                   help="reference depth topic (32FC1 m or 16UC1 mm, aligned to the image or a uniform resize): "
+                        "scale.mode reference, the depth scaled to it frame by frame (also makes relative models "
+                        "metric)")
+    g.add_argument("--camera-height", type=number(float, 0.0, 100.0, above=True), metavar="M",
+                   help="camera height above the floor in metres: scale.mode ground_plane, the floor fitted per frame")
+    g.add_argument("--floor-pitch", type=number(float, -90.0, 90.0), default=0.0, metavar="DEG",
+                   help="ground_plane: the camera is pitched down by this (default 0)")
+    g.add_argument("--scale-time-constant", type=number(float, 0.0, 3600.0), default=1.0, metavar="S",
+                   help="smoothing time constant of the scale in seconds of header stamps (default 1; 0 = none)")
+    g.add_argument("--max-stamp-diff", type=number(float, 0.0, 10.0), default=0.05, metavar="S",
+                   help="largest stamp difference between an image and its reference depth (default 0.05)")
     _storage(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_process)
@@ -315,12 +340,13 @@ def run_process(args: argparse.Namespace) -> int:
         image_topic=args.image_topic, camera_info_topic=args.camera_info_topic,
         output_namespace=args.output_namespace,
         outputs=tuple(t.strip() for t in args.topics.split(",") if t.strip()), storage=args.storage,
-        batch=args.batch, frame=frame_options(args), fov_deg=args.fov or 0.0, strict=args.strict,
+        batch=args.batch, frame=replace(frame_options(args), scale=scale_options(args)), fov_deg=args.fov or 0.0,
+        strict=args.strict, scale_reference=args.scale_reference, max_stamp_diff=args.max_stamp_diff,
         progress=not args.no_progress)
     check_options(opts)
     check_bag(args.input)
     check_new_bag_path(args.output)
-    estimator = make_estimator(args)
+    estimator = make_estimator(args, allow_relative=args.scale_reference is not None)
     summary = process_bag(args.input, args.output, estimator, opts)
     print(summary.text())
     return 130 if summary.interrupted else 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,17 @@ class Evaluation:
     warnings: list[str] = field(default_factory=list)  # e.g. ground truth from another camera
 
     @property
+    def scale_stability(self) -> dict[str, float] | None:
+        """Per-frame least-squares scales: mean, std and the largest frame-to-frame change (absolute, relative)."""
+        scales = np.array([f.frame_scale for f in self.frames if math.isfinite(f.frame_scale)])
+        if scales.size == 0:
+            return None
+        steps = np.abs(np.diff(scales))
+        relative = steps / scales[:-1] if scales.size > 1 else steps
+        return {"frames": int(scales.size), "mean": float(scales.mean()), "std": float(scales.std()),
+                "max_jump": float(steps.max(initial=0.0)), "max_jump_relative": float(relative.max(initial=0.0))}
+
+    @property
     def model(self) -> dict | None:
         """The model that made the predictions, when known."""
         return self.provenance.get("model")
@@ -99,6 +111,11 @@ class Evaluation:
         lines += [f"warning: {w}" for w in self.warnings]
         lines.append(f"model: {model_label(self.model)}")
         lines.append("metrics (mean over frames): " + _format(self.overall))
+        stability = self.scale_stability
+        if stability is not None:
+            lines.append(f"per-frame scale: mean {stability['mean']:.4f}, std {stability['std']:.4f}, largest "
+                         f"frame-to-frame change {stability['max_jump']:.4f} ({stability['max_jump_relative']:.1%})"
+                         " — a std or change of a few % means one fixed depth.scale cannot fit every frame")
         if self.depth_scale is not None:
             lines.append(f"least-squares scale of prediction to ground truth: {self.depth_scale:.6f}  ->  set "
                          f"depth.scale to {self.depth_scale:.6f} (times the depth.scale the predictions were made "
@@ -118,7 +135,8 @@ class Evaluation:
                 "unpaired_predictions": self.unpaired_predictions, "unpaired_gt": self.unpaired_gt,
                 "overall": self.overall, "alignment": {"scale": self.scale, "shift": self.shift,
                                                        "depth_scale": self.depth_scale},
-                "overall_aligned": self.overall_aligned, "warnings": self.warnings, "provenance": self.provenance}
+                "overall_aligned": self.overall_aligned, "warnings": self.warnings, "provenance": self.provenance,
+                "scale_stability": self.scale_stability}
 
 
 def _format(m: dict[str, float]) -> str:

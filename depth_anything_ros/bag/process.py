@@ -24,6 +24,7 @@ from depth_anything_ros.bag import bagfile, definitions, messages
 from depth_anything_ros.bag.bagfile import BagError
 from depth_anything_ros.bag.frames import Frame, FrameBatcher, read_frame, stamp_text
 from depth_anything_ros.bag.progress import Progress
+from depth_anything_ros.bag.references import ReferenceFeed
 from depth_anything_ros.camera import CameraInfo, CameraInfoHistory, Intrinsics
 from depth_anything_ros.pipeline import FrameInput, FrameOptions, FramePipeline
 from depth_anything_ros.provenance import model_provenance
@@ -47,6 +48,8 @@ class ProcessOptions:
     frame: FrameOptions = field(default_factory=FrameOptions)
     fov_deg: float = 0.0  # ideal pinhole when the bag has no camera_info; 0 = none (error)
     strict: bool = False  # abort on the first frame problem instead of skipping what it costs
+    scale_reference: str | None = None  # reference depth topic for frame.scale mode reference
+    max_stamp_diff: float = 0.05  # seconds between an image and its reference depth
     progress: bool = True
 
 
@@ -194,8 +197,9 @@ class FrameWriter:
     """Runs batches of frames through the pipeline and writes their outputs; reports and counts problems."""
 
     def __init__(self, writer: object, image_topic: str, opts: ProcessOptions, pipeline: FramePipeline,
-                 infos: CameraInfoHistory, summary: ProcessSummary):
+                 infos: CameraInfoHistory, summary: ProcessSummary, references: ReferenceFeed):
         self.writer, self.opts, self.pipeline, self.infos, self.summary = writer, opts, pipeline, infos, summary
+        self.references = references
         self.image_topic = image_topic
         topics = output_topics(image_topic, opts.output_namespace)
         self.conns = {role: bagfile.add_topic(writer, topics[role], OUTPUT_TYPES[role]) for role in opts.outputs}
@@ -213,7 +217,8 @@ class FrameWriter:
     def write(self, batch: list[Frame]) -> None:
         """Process and write every selected output of a batch of frames."""
         inputs = [FrameInput(camera=self.image_topic, message=f.message, camera_info=self.camera_info_of(f),
-                             outputs=self.opts.outputs) for f in batch]
+                             outputs=self.opts.outputs, stamp=f.stamp * 1e-9,
+                             reference=self.references.reference_for(f)) for f in batch]
         for frame, result in zip(batch, self.pipeline.run(inputs, self.opts.frame), strict=True):
             self._report(frame, result)
             hdr, out = frame.header, {}
@@ -282,7 +287,7 @@ def check_options(opts: ProcessOptions) -> None:
 def process_bag(src: str | Path, dst: str | Path, estimator: object, opts: ProcessOptions) -> ProcessSummary:
     """Copy bag src to a new bag dst adding the model's outputs; returns the summary (also when interrupted)."""
     check_options(opts)
-    pipeline = FramePipeline(estimator)
+    pipeline = FramePipeline(estimator, allow_relative=opts.frame.scale.mode == "reference")
     reader = bagfile.open_reader(src)
     try:
         image_topic = bagfile.pick_image_topic(reader, opts.image_topic)
@@ -313,7 +318,11 @@ def process_bag(src: str | Path, dst: str | Path, estimator: object, opts: Proce
             summary.not_copied = not_copied
             for topic, why in not_copied.items():
                 print(f"warning: not copying {topic}: {why}", file=sys.stderr)
-            frames = FrameWriter(writer, image_topic, opts, pipeline, infos, summary)
+            if opts.scale_reference is not None:
+                bagfile.pick_topic(reader, opts.scale_reference, (messages.IMAGE,), "reference depth",
+                                   "--scale-reference")
+            references = ReferenceFeed(opts.scale_reference, opts.max_stamp_diff)
+            frames = FrameWriter(writer, image_topic, opts, pipeline, infos, summary, references)
             batcher = FrameBatcher(opts.batch)
             with stop_on_sigint() as stop, Progress(summary.frames_total, "bag process", opts.progress) as bar:
 
@@ -326,13 +335,19 @@ def process_bag(src: str | Path, dst: str | Path, estimator: object, opts: Proce
                 for conn, log_time, raw in reader.messages():
                     if conn.id in copies:
                         writer.write(copies[conn.id], log_time, raw)
-                    if conn.topic == image_topic:
-                        for batch in batcher.add(read_frame(raw, conn.msgtype, log_time)):
+                    references.add(conn.topic, conn.msgtype, raw)
+                    ready = (references.hold(read_frame(raw, conn.msgtype, log_time)) if conn.topic == image_topic
+                             else references.release(log_time))
+                    for frame in ready:
+                        for batch in batcher.add(frame):
                             run(batch)
                     if stop.is_set():
                         summary.interrupted = True
                         break
                 if not summary.interrupted:
+                    for frame in references.release(None):
+                        for batch in batcher.add(frame):
+                            run(batch)
                     run(batcher.flush())
         except KeyboardInterrupt:
             summary.interrupted = True

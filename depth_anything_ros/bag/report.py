@@ -31,6 +31,7 @@ def write_report(directory: Path, result: object, store: object) -> list[Path]:
     footer = f"{model_label(result.model)} | bag {result.bag.name} | depth_anything_ros {version}"
     plots = {
         "abs_rel_over_time.png": lambda fig: _abs_rel_over_time(fig, result),
+        "scale_over_time.png": lambda fig: _scale_over_time(fig, result),
         "error_histogram.png": lambda fig: _error_histogram(fig, gt, pred, suffix),
         "pred_vs_gt.png": lambda fig: _scatter(fig, gt, pred, suffix),
         "best_worst_frames.png": lambda fig: _best_worst(fig, result, store),
@@ -83,6 +84,23 @@ def _abs_rel_over_time(fig: Figure, result: object) -> None:
     ax.set_ylim(bottom=0)
     ax.set_title(f"Per-frame AbsRel, {result.source}")
     ax.grid(alpha=0.3)
+    ax.legend()
+
+
+def _scale_over_time(fig: Figure, result: object) -> None:
+    """Per-frame least-squares scale of the predictions, and after the bag's alignment when there is one."""
+    ax = fig.add_subplot(1, 1, 1)
+    t = np.array([(f.stamp - result.frames[0].stamp) * 1e-9 for f in result.frames])
+    s = np.array([f.frame_scale for f in result.frames])
+    ax.plot(t, s, marker=".", label="per-frame scale of the predictions")
+    if result.overall_aligned is not None and result.scale:
+        ax.plot(t, s / result.scale, marker=".", label=f"after the bag's alignment (/ {result.scale:.4f})")
+    ax.axhline(1.0, color="0.5", linewidth=0.8)
+    stability = result.scale_stability or {}
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("scale that fits the frame")
+    ax.set_title(f"Scale over time: std {stability.get('std', float('nan')):.4f}, largest change "
+                 f"{stability.get('max_jump_relative', float('nan')):.1%}")
     ax.legend()
 
 
