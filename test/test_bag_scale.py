@@ -45,7 +45,7 @@ def test_evaluate_reports_a_scale_that_changes_halfway(tmp_path, sample_bag):
     assert "largest frame-to-frame change 0.2000 (20.0%)" in result.text()
 
 
-def test_process_with_a_reference_depth_scales_to_it(tmp_path, sample_bag, synthetic_vits_checkpoint):
+def test_process_with_a_reference_depth_scales_to_it(tmp_path, sample_bag, synthetic_vits_checkpoint, capsys):
     """Reference = the model's own unscaled depth x 0.8 (16UC1 mm): the written depth is the reference's scale."""
     est = DepthEstimator(synthetic_vits_checkpoint, max_depth=20.0, device="cpu", input_size=INPUT_SIZE)
     process_bag(sample_bag, tmp_path / "plain", est, ProcessOptions(progress=False, outputs=("depth",)))
@@ -61,9 +61,22 @@ def test_process_with_a_reference_depth_scales_to_it(tmp_path, sample_bag, synth
                  str(synthetic_vits_checkpoint), "--model-max-depth", "20", "--input-size", str(INPUT_SIZE),
                  "--device", "cpu", "--topics", "depth", "--scale-reference", "/camera/reference", "--no-progress"])
     assert code == 0
+    assert f"metric scale: {FRAMES} of {FRAMES} frames had a fit of their own" in capsys.readouterr().out
     out = by_topic(read_bag(tmp_path / "out"))["/camera/depth"]
     assert len(out) == FRAMES
     for r, depth in zip(out, unscaled, strict=True):
         scaled = image_codec.depth_from_image(r.msg)
         ratio = scaled[np.isfinite(scaled)] / depth[np.isfinite(scaled)]
         assert np.median(ratio) == pytest.approx(0.8, rel=0.01)  # millimetre rounding of the reference only
+
+
+def test_process_with_a_camera_height_says_how_many_frames_had_a_floor(tmp_path, sample_bag,
+                                                                       synthetic_vits_checkpoint, capsys):
+    """Random weights see no floor: every frame keeps the initial scale, and the summary says so."""
+    code = main(["bag", "process", str(sample_bag), str(tmp_path / "out"), "--checkpoint",
+                 str(synthetic_vits_checkpoint), "--model-max-depth", "20", "--input-size", str(INPUT_SIZE),
+                 "--device", "cpu", "--topics", "depth", "--camera-height", "1.2", "--no-progress"])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert f"of {FRAMES} frames had a fit of their own" in text and "last scale applied" in text
+    assert len(by_topic(read_bag(tmp_path / "out"))["/camera/depth"]) == FRAMES

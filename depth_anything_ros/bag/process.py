@@ -69,6 +69,9 @@ class ProcessSummary:
     converted: dict[str, str] = field(default_factory=dict)  # copied topic -> how its definition was converted
     kept: dict[str, str] = field(default_factory=dict)  # copied topic -> why it keeps the input bag's definition
     not_copied: dict[str, str] = field(default_factory=dict)  # input topic -> why the output lacks it
+    scale_frames: int = 0  # frames processed in a scale mode other than fixed
+    scale_fits: int = 0  # of them, frames with a good fit of their own (reference or floor)
+    last_scale: float | None = None  # the scale applied to the last such frame
 
     @property
     def fps(self) -> float:
@@ -84,6 +87,9 @@ class ProcessSummary:
         lines += [f"  skipped: {output} of {count} frame(s) (reasons above)" for output, count in self.skipped.items()]
         lines += [f"  {topic}: {note}" for topic, note in {**self.converted, **self.kept}.items()]
         lines += [f"  not copied: {topic} ({why})" for topic, why in self.not_copied.items()]
+        if self.scale_frames:
+            lines.append(f"  metric scale: {self.scale_fits} of {self.scale_frames} frames had a fit of their own "
+                         f"(the others kept the last scale); last scale applied {self.last_scale:.4f}")
         return "\n".join(lines)
 
 
@@ -221,6 +227,10 @@ class FrameWriter:
                              reference=self.references.reference_for(f)) for f in batch]
         for frame, result in zip(batch, self.pipeline.run(inputs, self.opts.frame), strict=True):
             self._report(frame, result)
+            if result.scale is not None:
+                self.summary.scale_frames += 1
+                self.summary.scale_fits += bool(result.scale.fit is not None and result.scale.fit.ok)
+                self.summary.last_scale = result.scale.scale
             hdr, out = frame.header, {}
             if result.depth is not None:
                 out["depth"] = messages.image(hdr, image_codec.depth_image_fields(result.depth))
