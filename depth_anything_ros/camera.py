@@ -15,9 +15,7 @@ Rules, in this one place for the node, the bag tools and the CLI:
 
 from __future__ import annotations
 
-import bisect
 import math
-import threading
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -242,39 +240,3 @@ def _int(msg, name: str, default: int | None = None) -> int:
     except (TypeError, ValueError):
         raise IntrinsicsError(f'camera_info {name} must be an integer, got {value!r}') from None
 
-
-class CameraInfoHistory:
-    """Recent camera_infos by header stamp; an image's is the one of its stamp, else the latest before, else the first.
-
-    One rule for the node (a bounded window of what arrived) and the bag tools (every camera_info of the bag).
-    Thread-safe: the node adds from the executor and looks up from the worker.
-    """
-
-    def __init__(self, capacity: int | None = None):
-        self._capacity = capacity
-        self._stamps: list[int] = []
-        self._infos: list[object] = []
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._stamps)
-
-    def add(self, stamp_ns: int, info) -> None:
-        """Keep `info` for header stamp `stamp_ns` (a later one with the same stamp replaces it)."""
-        with self._lock:
-            index = bisect.bisect_left(self._stamps, stamp_ns)
-            if index < len(self._stamps) and self._stamps[index] == stamp_ns:
-                self._infos[index] = info
-                return
-            self._stamps.insert(index, stamp_ns)
-            self._infos.insert(index, info)
-            if self._capacity is not None and len(self._stamps) > self._capacity:
-                del self._stamps[0], self._infos[0]
-
-    def lookup(self, stamp_ns: int):
-        """Return the camera_info for an image stamped `stamp_ns`, or None when there is none at all."""
-        with self._lock:
-            if not self._stamps:
-                return None
-            index = bisect.bisect_right(self._stamps, stamp_ns)
-            return self._infos[max(index - 1, 0)]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from depth_anything_ros.camera import CameraInfo, CameraInfoHistory, Intrinsics, IntrinsicsError
+from depth_anything_ros.camera import CameraInfo, Intrinsics, IntrinsicsError
 from depth_anything_ros.node_scale import REFERENCE_HISTORY, ScaleHealth
-from depth_anything_ros.scale import ScaleState, StampedHistory
+from depth_anything_ros.scale import ScaleState
+from depth_anything_ros.stamped import StampedHistory
 from depth_anything_ros.stats import WindowStats
 
 CAMERA_INFO_GRACE_S = 3.0  # frames without camera_info for this long: warn once, fall back
@@ -37,7 +38,7 @@ class Camera:
     colored_pub: object = None
     reference_sub: object = None
     scale_pub: object = None
-    infos: CameraInfoHistory = field(default_factory=lambda: CameraInfoHistory(CAMERA_INFO_HISTORY))
+    infos: StampedHistory = field(default_factory=lambda: StampedHistory(CAMERA_INFO_HISTORY))
     references: StampedHistory = field(default_factory=lambda: StampedHistory(REFERENCE_HISTORY))
     scale_state: ScaleState | None = None  # of the last processed frame; None in fixed mode
     scale_health: ScaleHealth = field(default_factory=ScaleHealth)
@@ -77,7 +78,7 @@ class Camera:
 
     def camera_info_for(self, stamp_ns: int, image_size: tuple[int, int] | None, fallback_fov: float, now: float):
         """Return the camera_info paired with an image by stamp, the FOV fallback pinhole when due, or None."""
-        info = self.infos.lookup(stamp_ns)
+        info = self.infos.latest_at(stamp_ns)
         if info is None and fallback_fov > 0 and image_size is not None and self.fallback_due(now):
             return CameraInfo.from_fov(image_size[0], image_size[1], fallback_fov)
         return info

@@ -21,9 +21,7 @@ scale without a fit and says how old it is.
 
 from __future__ import annotations
 
-import bisect
 import math
-import threading
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -311,37 +309,3 @@ class ScaleTracker:
         scale, shift = self._scale_shift()
         return ScaleState(opts.mode, scale, shift, fit, age, limited, age > opts.timeout, self._estimated)
 
-
-class StampedHistory:
-    """Recent messages by header stamp; lookup gives the nearest within a bound (thread-safe)."""
-
-    def __init__(self, capacity: int = 32):
-        self._capacity = capacity
-        self._stamps: list[int] = []
-        self._items: list[object] = []
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._stamps)
-
-    def add(self, stamp_ns: int, item) -> None:
-        """Keep `item` for `stamp_ns` (the same stamp again replaces it), dropping the oldest beyond capacity."""
-        with self._lock:
-            index = bisect.bisect_left(self._stamps, stamp_ns)
-            if index < len(self._stamps) and self._stamps[index] == stamp_ns:
-                self._items[index] = item
-                return
-            self._stamps.insert(index, stamp_ns)
-            self._items.insert(index, item)
-            if len(self._stamps) > self._capacity:
-                del self._stamps[0], self._items[0]
-
-    def nearest(self, stamp_ns: int, max_diff_ns: int):
-        """Return the item stamped nearest to `stamp_ns` within `max_diff_ns`, or None."""
-        with self._lock:
-            index = bisect.bisect_left(self._stamps, stamp_ns)
-            candidates = [i for i in (index - 1, index) if 0 <= i < len(self._stamps)]
-            if not candidates:
-                return None
-            best = min(candidates, key=lambda i: abs(self._stamps[i] - stamp_ns))
-            return self._items[best] if abs(self._stamps[best] - stamp_ns) <= max_diff_ns else None

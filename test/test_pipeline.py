@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from depth_anything_ros.camera import IDENTITY_R, CameraInfo, CameraInfoHistory, Intrinsics, IntrinsicsError, \
+from depth_anything_ros.camera import IDENTITY_R, CameraInfo, Intrinsics, IntrinsicsError, \
     image_camera
 from depth_anything_ros.checkpoint import write_synthetic_checkpoint
 from depth_anything_ros.colorize import colorize, colormap_lut
 from depth_anything_ros.estimator import DepthEstimator
 from depth_anything_ros.geometry import points_from_cloud, ray_grid
 from depth_anything_ros.pipeline import FrameInput, FrameOptions, FramePipeline, RelativeModelError
+from depth_anything_ros.stamped import StampedHistory
 
 INPUT_SIZE = 70
 W, H = 64, 48
@@ -336,23 +337,23 @@ def test_relative_checkpoint_is_refused_naming_metric_variants(tmp_path):
 # ---------------------------------------------------------------- camera_info pairing by stamp
 
 
-def test_camera_info_history_pairs_by_stamp():
-    history = CameraInfoHistory()
-    assert history.lookup(5) is None
+def test_camera_info_pairing_by_stamp():
+    history = StampedHistory()
+    assert history.latest_at(5) is None
     for stamp in (30, 10, 20):
         history.add(stamp, f"info{stamp}")
-    assert history.lookup(20) == "info20"  # same stamp
-    assert history.lookup(25) == "info20"  # latest before
-    assert history.lookup(1000) == "info30"
-    assert history.lookup(3) == "info10"  # image before all: the earliest
+    assert history.latest_at(20) == "info20"  # same stamp
+    assert history.latest_at(25) == "info20"  # latest before
+    assert history.latest_at(1000) == "info30"
+    assert history.latest_at(3) == "info10"  # image before all: the earliest
     history.add(20, "info20b")  # same stamp again replaces
-    assert history.lookup(20) == "info20b" and len(history) == 3
+    assert history.latest_at(20) == "info20b" and len(history) == 3
 
 
-def test_camera_info_history_capacity_drops_the_oldest():
-    history = CameraInfoHistory(capacity=2)
+def test_history_capacity_drops_the_oldest():
+    history = StampedHistory(capacity=2)
     for stamp in (10, 20, 30):
         history.add(stamp, f"info{stamp}")
     assert len(history) == 2
-    assert history.lookup(15) == "info20"  # 10 was dropped: 20 is now the earliest
-    assert history.lookup(30) == "info30"
+    assert history.latest_at(15) == "info20"  # 10 was dropped: 20 is now the earliest
+    assert history.latest_at(30) == "info30"

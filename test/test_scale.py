@@ -11,12 +11,12 @@ import pytest
 
 from depth_anything_ros.bag.sample import SampleConfig, camera_pose, render
 from depth_anything_ros.geometry import ray_grid
+from depth_anything_ros.stamped import StampedHistory
 from depth_anything_ros.scale import (
     ReferenceSizeError,
     ScaleFit,
     ScaleOptions,
     ScaleTracker,
-    StampedHistory,
     fit_ground_plane,
     fit_reference_scale,
     fit_relative,

@@ -25,9 +25,10 @@ from depth_anything_ros.bag.bagfile import BagError
 from depth_anything_ros.bag.frames import Frame, FrameBatcher, read_frame, stamp_text
 from depth_anything_ros.bag.progress import Progress
 from depth_anything_ros.bag.references import ReferenceFeed
-from depth_anything_ros.camera import CameraInfo, CameraInfoHistory, Intrinsics
+from depth_anything_ros.camera import CameraInfo, Intrinsics
 from depth_anything_ros.pipeline import FrameInput, FrameOptions, FramePipeline
 from depth_anything_ros.provenance import model_provenance
+from depth_anything_ros.stamped import StampedHistory
 
 OUTPUTS = ("depth", "camera_info", "points", "colored")
 OUTPUT_TYPES = {"depth": messages.IMAGE, "camera_info": messages.CAMERA_INFO, "points": messages.POINT_CLOUD2,
@@ -188,9 +189,9 @@ def pick_camera_info_topic(reader: object, requested: str | None, image_topic: s
                    + ("" if matches else ", or pass --fov DEG for an ideal pinhole camera"))
 
 
-def camera_info_history(reader: object, topic: str | None) -> CameraInfoHistory:
-    """Every CameraInfo of `topic` by header stamp (the node's pairing rule, camera.CameraInfoHistory)."""
-    history = CameraInfoHistory()
+def camera_info_history(reader: object, topic: str | None) -> StampedHistory:
+    """Every CameraInfo of `topic` by header stamp (paired as the node does: StampedHistory.latest_at)."""
+    history = StampedHistory()
     if topic is not None:
         conns = [c for c in reader.connections if c.topic == topic]
         for conn, _, raw in reader.messages(connections=conns):
@@ -203,7 +204,7 @@ class FrameWriter:
     """Runs batches of frames through the pipeline and writes their outputs; reports and counts problems."""
 
     def __init__(self, writer: object, image_topic: str, opts: ProcessOptions, pipeline: FramePipeline,
-                 infos: CameraInfoHistory, summary: ProcessSummary, references: ReferenceFeed):
+                 infos: StampedHistory, summary: ProcessSummary, references: ReferenceFeed):
         self.writer, self.opts, self.pipeline, self.infos, self.summary = writer, opts, pipeline, infos, summary
         self.references = references
         self.image_topic = image_topic
@@ -213,7 +214,7 @@ class FrameWriter:
 
     def camera_info_of(self, frame: Frame):
         """Return the camera_info paired with a frame, the --fov pinhole when the bag has none, or None."""
-        info = self.infos.lookup(frame.stamp)
+        info = self.infos.latest_at(frame.stamp)
         if info is None and self.opts.fov_deg > 0:
             size = _image_size(frame.message)
             if size is not None:

@@ -2,7 +2,7 @@
 
 A bag is read in log-time order and a reference depth is often logged a little after its image, so images are
 held back until the reader is `max_stamp_diff` + LAG_MARGIN_S of log time past them, then paired with the reference
-of the nearest stamp within `max_stamp_diff` (the node's rule, scale.StampedHistory). Only a window of references is
+of the nearest stamp within `max_stamp_diff` (the node's rule, StampedHistory.nearest). Only a window of references is
 kept, so memory does not grow with the bag.
 """
 
@@ -16,7 +16,7 @@ from depth_anything_ros import image_codec
 from depth_anything_ros.bag import messages
 from depth_anything_ros.bag.bagfile import BagError
 from depth_anything_ros.bag.frames import Frame
-from depth_anything_ros.scale import StampedHistory
+from depth_anything_ros.stamped import StampedHistory
 
 LAG_MARGIN_S = 0.5
 WINDOW = 256  # references kept; at 30 Hz about 8 s of bag
