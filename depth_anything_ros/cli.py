@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from .bag import commands as bag_commands
+from .bag import options as model_options
 from .bag import demo as bag_demo
 from .bag.bagfile import BagError
 from . import image_codec
@@ -76,13 +77,13 @@ def _register_estimate(subparsers) -> None:
                     "given twice is an error. Frames go through the same pipeline as the node and bag process. A "
                     "file that cannot be used is reported and skipped; the exit code is then 2.")
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files (any format OpenCV reads)")
-    bag_commands.add_model_options(p)
+    model_options.add_model_options(p)
     cam = p.add_argument_group("intrinsics", "pinhole intrinsics of the images in pixels: all of --fx --fy --cx "
                                              f"--cy, or --fov; neither means --fov {DEFAULT_FOV_DEG:g}")
     for name in ("fx", "fy", "cx", "cy"):
         cam.add_argument(f"--{name}", type=float)
     cam.add_argument("--fov", type=float, metavar="DEG", help="horizontal field of view in degrees")
-    bag_commands.add_frame_options(p, cloud_layout=False)
+    model_options.add_frame_options(p, cloud_layout=False)
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory (created if needed)")
     p.add_argument("--format", choices=("tiff", "npy"), default="tiff", help="float depth file format")
     p.set_defaults(func=run_estimate)
@@ -180,7 +181,7 @@ def run_estimate(args: argparse.Namespace) -> int:
         raise CommandError(f"invalid --batch {args.batch}: must be at least 1")
     if args.out.exists() and not args.out.is_dir():
         raise CommandError(f"--out {args.out} is a file; give a directory (created if needed)")
-    options = replace(bag_commands.frame_options(args), cloud_organized=False)
+    options = replace(model_options.frame_options(args), cloud_organized=False)
     names = dict(zip(args.images, output_names(args.images), strict=True))
     unreadable = [reason for reason in map(_unreadable, args.images) if reason]
     if len(unreadable) == len(args.images):
@@ -188,7 +189,7 @@ def run_estimate(args: argparse.Namespace) -> int:
     for reason in unreadable:
         print(f"{PROG}: error: {reason}", file=sys.stderr)
     images = [path for path in args.images if not _unreadable(path)]
-    pipeline = FramePipeline(bag_commands.make_estimator(args))
+    pipeline = FramePipeline(model_options.make_estimator(args))
     if args.fov is None and args.fx is None:
         print(f"note: no intrinsics given, assuming a {DEFAULT_FOV_DEG:g} degree horizontal field of view; pass "
               "--fx --fy --cx --cy or --fov for a correct point cloud", file=sys.stderr)

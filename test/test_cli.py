@@ -128,7 +128,7 @@ def test_unreadable_inputs_exit_2_without_traceback(cli, synthetic_vits_checkpoi
 
 @pytest.mark.parametrize("flag, compiled", [("auto", False), ("off", False), ("on", True)])  # auto: off on CPU
 def test_compile_option_reaches_the_estimator(flag, compiled, synthetic_vits_checkpoint):
-    from depth_anything_ros.bag.commands import make_estimator
+    from depth_anything_ros.bag.options import make_estimator
     from depth_anything_ros.cli import build_parser
 
     args = build_parser().parse_args(["estimate", "x.png", "--out", "o", "--checkpoint", str(synthetic_vits_checkpoint),

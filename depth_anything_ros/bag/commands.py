@@ -1,218 +1,24 @@
 """`depth-anything-ros bag sample|process|evaluate|play|record`: argument parsing and the runs behind them.
 
-Flag names mean one thing in every subcommand: `--model-max-depth` is the metric head scale of the model
-(estimate, bag process, bag evaluate, demo), `--cloud-min-depth/--cloud-max-depth` bound the point cloud (estimate,
-bag process) and `--gt-min-depth/--gt-max-depth` the ground truth that counts (bag evaluate).
+The options the model-running subcommands share, and their checks, are in bag/options.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
-import math
-import re
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 from depth_anything_ros.bag.bagfile import STORAGES, BagError
-
-MODEL_DEFAULT = "hypersim-vits"
-
-
-def number(kind: type = float, low: float | None = None, high: float | None = None, *, above: bool = False,
-           unit: str = ""):
-    """Return an argparse type: int or finite float in [low, high] (low excluded with `above`), errors saying so."""
-    if low is not None and high is not None:
-        bounds = f"{'above' if above else 'at least'} {low:g} and at most {high:g}"
-    elif low is not None:
-        bounds = f"{'above' if above else 'at least'} {low:g}"
-    else:
-        bounds = f"at most {high:g}" if high is not None else ""
-    what = "an integer" if kind is int else "a number"
-    need = f"{what}{' ' + bounds if bounds else ''}{unit}"
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {need}, got {text!r}") from None
-        if kind is float and not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"expected {need}, got {text!r}")
-        if (low is not None and (value < low or (above and value == low))) or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"expected {need}, got {text}")
-        return value
-
-    parse.__name__ = kind.__name__
-    return parse
-
-
-def add_model_options(p: argparse.ArgumentParser) -> None:
-    """Options that pick and place the model (shared by estimate, process, evaluate and demo)."""
-    from depth_anything_ros.variants import CHECKPOINTS, METRIC
-
-    metric = ", ".join(name for name, spec in CHECKPOINTS.items() if spec.kind == METRIC)
-    g = p.add_argument_group("model")
-    g.add_argument("--checkpoint", default=MODEL_DEFAULT,
-                   help=f"metric variant name ({metric}; '-hf' ones are transformers repos) or a "
-                        f".pth/.safetensors file or -hf folder (default {MODEL_DEFAULT}, from the Hugging Face "
-                        "cache). Relative checkpoints are refused: they give no metres")
-    g.add_argument("--encoder", choices=("vits", "vitb", "vitl"),
-                   help="encoder of a checkpoint file (a variant name implies it; default: read from the file's "
-                        "tensor shapes)")
-    g.add_argument("--model-max-depth", type=number(float, 0.0, 1000.0, above=True, unit=" metres (the metric "
-                                                     "head scale: 20 for Hypersim, 80 for VKITTI)"),
-                   metavar="M",
-                   help="metric head scale in metres: the largest depth the model outputs (a variant name or an "
-                        "official file name implies it: 20 hypersim, 80 vkitti; needed for a renamed file)")
-    g.add_argument("--input-size", type=number(int, 14, 4096), default=518, metavar="N",
-                   help="network input short side, a multiple of 14 (default 518); smaller is faster, coarser")
-    g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
-    g.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
-                   help="auto: fp32 on CPU, bf16/fp16 on CUDA")
-    g.add_argument("--compile", default="auto", choices=("auto", "on", "off"),
-                   help="torch.compile the network; auto: on for CUDA, off for CPU. Each new image size or batch "
-                        "size compiles once (can take minutes), so use off for a few images of many sizes")
-    g.add_argument("--batch", type=number(int, 1), default=1, metavar="N",
-                   help="frames per forward pass (default 1); larger batches help on a GPU")
-
-
-# Library errors are worded for Python callers (DepthEstimator(max_depth=..., encoder=...)): CLI users get flags.
-_CLI_WORDING = (
-    (re.compile(r"max_depth is not known for (.+?): pass max_depth=20\.0 for Hypersim \(indoor\) checkpoints, "
-                r"80\.0 for VKITTI \(outdoor\), or None for a relative checkpoint"),
-     r"the metric head scale of \1 is not known (the file does not keep an official name): pass "
-     r"--model-max-depth 20 for Hypersim (indoor) checkpoints or --model-max-depth 80 for VKITTI (outdoor)"),
-    (re.compile(r"is a relative checkpoint \(ReLU head\); pass max_depth=None"),
-     r"is a relative checkpoint (ReLU head, affine-invariant inverse depth, not metres): --model-max-depth does not "
-     r"apply and the command-line tools need a metric checkpoint"),
-    (re.compile(r"encoder '(\w+)' was requested"), r"--encoder \1 was given"),
-    (re.compile(r"encoder='(\w+)'"), r"--encoder \1"),
-    (re.compile(r"\bpass encoder\b"), "pass --encoder"),
-    (re.compile(r"\bmax_depth\b"), "--model-max-depth"),
+from depth_anything_ros.bag.options import (
+    add_frame_options,
+    add_model_options,
+    frame_options,
+    make_estimator,
+    number,
+    scale_options,
 )
-
-
-def cli_wording(text: str) -> str:
-    """Reword a library error for the command line: Python argument names become the flags that set them."""
-    for pattern, replacement in _CLI_WORDING:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-def check_checkpoint_name(name: str, allow_relative: bool = False) -> None:
-    """Refuse, before anything loads, a relative variant name (unless allowed) and a name that is no variant or path."""
-    from depth_anything_ros.variants import CHECKPOINTS, METRIC
-
-    spec = CHECKPOINTS.get(name)
-    if spec is not None and spec.kind != METRIC and not allow_relative:
-        metric = [n for n, s in CHECKPOINTS.items() if s.kind == METRIC]
-        close = difflib.get_close_matches(name.replace("relative", "hypersim"), metric, n=1)
-        raise BagError(f"--checkpoint {name} is a relative model (affine-invariant inverse depth, not metres); "
-                       f"the tools need a metric one{f' such as {close[0]}' if close else ''}: {', '.join(metric)}")
-    if spec is None and not Path(name).expanduser().exists() and Path(name).suffix not in (".pth", ".pt",
-                                                                                           ".safetensors"):
-        from depth_anything_ros.checkpoint import CheckpointError, unknown_checkpoint_error
-
-        raise CheckpointError(f"--checkpoint: {unknown_checkpoint_error(name)}")
-
-
-def make_estimator(args: argparse.Namespace, announce_synthetic: bool = True, allow_relative: bool = False) -> object:
-    """DepthEstimator from the model options; unset options keep DepthEstimator's defaults.
-
-    Errors name the flags: CheckpointError (reworded, see cli_wording) or BagError for --input-size, --device,
-    --precision. A checkpoint marked as synthetic weights is announced with a banner on stderr.
-    """
-    from depth_anything_ros.checkpoint import CheckpointError, is_synthetic
-    from depth_anything_ros.estimator import DepthEstimator, resolve_device, resolve_precision
-    from depth_anything_ros.preprocess import check_input_size
-
-    try:
-        check_input_size(args.input_size)
-    except ValueError as exc:
-        raise BagError(f"invalid --input-size: {exc}") from None
-    try:
-        device = resolve_device(args.device)
-    except ValueError as exc:
-        raise BagError(f"invalid --device: {exc}") from None
-    try:
-        resolve_precision(args.precision, device)
-    except ValueError as exc:
-        raise BagError(f"invalid --precision: {exc}") from None
-    check_checkpoint_name(args.checkpoint, allow_relative)
-    options = {"encoder": args.encoder, "max_depth": args.model_max_depth}
-    compile_mode = {"on": True, "off": False}.get(args.compile, "auto")
-    try:
-        estimator = DepthEstimator(checkpoint=args.checkpoint, device=args.device, precision=args.precision,
-                                   input_size=args.input_size, compile=compile_mode,
-                                   **{k: v for k, v in options.items() if v is not None})
-    except CheckpointError as exc:
-        raise CheckpointError(cli_wording(str(exc))) from None
-    if announce_synthetic and is_synthetic(estimator.checkpoint_path):
-        from depth_anything_ros.bag.demo import banner
-
-        print(banner([f"SYNTHETIC WEIGHTS: {Path(estimator.checkpoint_path).name} holds random weights with the",
-                      "official shapes. Every depth, point cloud and metric is MEANINGLESS;",
-                      "only the pipeline is real. Use a real checkpoint for results."]), file=sys.stderr)
-    return estimator
-
-
-def add_frame_options(p: argparse.ArgumentParser, cloud_layout: bool = True) -> None:
-    """Per-frame output options (pipeline.FrameOptions), shared by process and estimate."""
-    g = p.add_argument_group("outputs", "as the node's parameters of the same meaning (depth.scale, cloud.*, "
-                                        "colored.colormap, camera.undistort)")
-    g.add_argument("--depth-scale", type=number(float, 0.001, 1000.0), default=1.0, metavar="F",
-                   help="multiply the estimated depth by this (depth.scale; bag evaluate --align scale suggests it)")
-    g.add_argument("--stride", type=number(int, 1, 64), default=1, metavar="N",
-                   help="cloud: every n-th row and column (default 1)")
-    g.add_argument("--cloud-min-depth", type=number(float, 0.0, unit=" metres"), default=0.0, metavar="M",
-                   help="cloud: points closer than this (metres) are invalid (cloud.min_depth; default 0)")
-    g.add_argument("--cloud-max-depth", type=number(float, 0.0, unit=" metres"), default=0.0, metavar="M",
-                   help="cloud: points farther than this (metres) are invalid (cloud.max_depth; default 0: no "
-                        "limit)")
-    if cloud_layout:
-        g.add_argument("--unorganized", action="store_true",
-                       help="cloud: drop invalid points (height 1, is_dense) instead of keeping the image grid "
-                            "with NaN")
-        g.add_argument("--no-undistort", action="store_true",
-                       help="treat images as rectified even when camera_info has distortion coefficients")
-    g.add_argument("--no-color", action="store_true", help="cloud: leave out the packed rgb field")
-    g.add_argument("--colormap", default="turbo",
-                   help="colormap of the colourised depth (0 m .. the model's max depth x --depth-scale), any "
-                        "OpenCV name (default turbo)")
-
-
-def scale_options(args: argparse.Namespace) -> object:
-    """scale.ScaleOptions of bag process's metric scale options (mode fixed without them)."""
-    from depth_anything_ros.scale import ScaleOptions
-
-    if args.scale_reference and args.camera_height:
-        raise BagError("give --scale-reference or --camera-height, not both")
-    mode = "reference" if args.scale_reference else "ground_plane" if args.camera_height else "fixed"
-    return ScaleOptions(mode=mode, time_constant=args.scale_time_constant, camera_height=args.camera_height or 0.0,
-                        floor_pitch_deg=args.floor_pitch)
-
-
-def frame_options(args: argparse.Namespace) -> object:
-    """pipeline.FrameOptions from the options of add_frame_options; BagError naming the flag."""
-    from depth_anything_ros.colorize import COLORMAPS
-    from depth_anything_ros.pipeline import FrameOptions
-
-    if args.cloud_max_depth > 0 and args.cloud_min_depth >= args.cloud_max_depth:
-        raise BagError(f"--cloud-min-depth {args.cloud_min_depth:g} must be below --cloud-max-depth "
-                       f"{args.cloud_max_depth:g} (0 = no limit)")
-    if args.colormap.lower() not in COLORMAPS:
-        close = difflib.get_close_matches(args.colormap.lower(), COLORMAPS, n=1)
-        raise BagError(f"unknown --colormap {args.colormap!r}; {f'did you mean {close[0]!r}? ' if close else ''}"
-                       f"choose from {', '.join(COLORMAPS)}")
-    try:
-        return FrameOptions(depth_scale=args.depth_scale, cloud_stride=args.stride,
-                            cloud_min_depth=args.cloud_min_depth, cloud_max_depth=args.cloud_max_depth,
-                            cloud_color=not args.no_color, cloud_organized=not getattr(args, "unorganized", False),
-                            colormap=args.colormap, undistort=not getattr(args, "no_undistort", False))
-    except ValueError as exc:
-        raise BagError(f"invalid output options: {exc}") from exc
-
 
 def _storage(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", choices=sorted(STORAGES), default="mcap",

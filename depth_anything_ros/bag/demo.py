@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from depth_anything_ros.bag.bagfile import BagError
-from depth_anything_ros.bag.commands import add_model_options, make_estimator
+from depth_anything_ros.bag.options import add_model_options, make_estimator
 
 BANNER_WIDTH = 78
 
