@@ -144,6 +144,25 @@ class GraphClient:
         self._thread.join(timeout=5)
 
 
+def set_params(client: GraphClient, node_name: str, **values) -> list:
+    """Set parameters of a remote node (`a__b=v` for `a.b`); return the SetParametersResult list."""
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
+
+    request = SetParameters.Request(parameters=[Parameter(k.replace("__", "."), value=v).to_parameter_msg()
+                                                for k, v in values.items()])
+    return client.call(SetParameters, f"{node_name}/set_parameters", request).results
+
+
+def change_state(client: GraphClient, node_name: str, transition: int) -> bool:
+    """Trigger a lifecycle transition (lifecycle_msgs/Transition id) of a remote node; True when it succeeded."""
+    from lifecycle_msgs.srv import ChangeState
+
+    request = ChangeState.Request()
+    request.transition.id = transition
+    return client.call(ChangeState, f"{node_name}/change_state", request).success
+
+
 def wait_until(predicate, timeout: float = WAIT_S, period: float = 0.05):
     """Poll `predicate` until it returns something truthy (returned) or `timeout` passes (None)."""
     deadline = time.monotonic() + timeout

@@ -17,9 +17,7 @@ import cv2
 import numpy as np
 import pytest
 from bag_helpers import by_topic, read_bag, write_bag
-from graph_harness import serving_node, CameraIO, GraphClient, camera_info_msg, cloud_arrays, image_msg
-from rcl_interfaces.srv import SetParameters
-from rclpy.parameter import Parameter
+from graph_harness import serving_node, set_params, CameraIO, GraphClient, camera_info_msg, cloud_arrays, image_msg
 
 from depth_anything_ros import image_codec
 from depth_anything_ros.bag import messages
@@ -81,10 +79,8 @@ def write_png(path: Path, pixels: np.ndarray) -> Path:
     return path
 
 
-def set_params(client, **values) -> None:
-    request = SetParameters.Request(parameters=[Parameter(k.replace("__", "."), value=v).to_parameter_msg()
-                                                for k, v in values.items()])
-    results = client.call(SetParameters, f"{NODE}/set_parameters", request).results
+def set_node_params(client, **values) -> None:
+    results = set_params(client, NODE, **values)
     assert all(r.successful for r in results), [r.reason for r in results]
 
 
@@ -112,10 +108,10 @@ def node_outputs(client, case: str, pixels: np.ndarray, p, scale: float) -> tupl
         image = image_msg(stamp, "cam_optical_frame", pixels)
         return image, camera_info_msg(image.header, W, H, K, p, D0)
 
-    set_params(client, depth__scale=scale, cloud__organized=True)
+    set_node_params(client, depth__scale=scale, cloud__organized=True)
     _, _, organized = cam.roundtrip(make, ("depth", "info", "points", "colored"),
                                     predicate=lambda found: found["points"].height == H)
-    set_params(client, cloud__organized=False)
+    set_node_params(client, cloud__organized=False)
     _, _, flat = cam.roundtrip(make, ("depth", "points"), predicate=lambda found: found["points"].height == 1)
     return organized, flat
 

@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
-from lifecycle_msgs.srv import ChangeState, GetState
+from lifecycle_msgs.srv import GetState
 from rcl_interfaces.msg import Parameter as ParameterMsg
-from rcl_interfaces.srv import GetParameters, SetParameters
+from rcl_interfaces.srv import GetParameters
 from rclpy.parameter import Parameter
 
 from graph_harness import (
+    change_state,
+    set_params,
     serving_node,
     BEST_EFFORT,
     CameraIO,
@@ -69,21 +71,9 @@ def diagnostics(client):
     return client.collect(DiagnosticArray, "/diagnostics")
 
 
-def set_params(client, node_name, **values):
-    request = SetParameters.Request(parameters=[Parameter(k.replace("__", "."), value=v).to_parameter_msg()
-                                                for k, v in values.items()])
-    return client.call(SetParameters, f"{node_name}/set_parameters", request).results
-
-
 def get_param(client, node_name, name):
     response = client.call(GetParameters, f"{node_name}/get_parameters", GetParameters.Request(names=[name]))
     return Parameter.from_parameter_msg(ParameterMsg(name=name, value=response.values[0])).value
-
-
-def change_state(client, node_name, transition) -> bool:
-    request = ChangeState.Request()
-    request.transition.id = transition
-    return client.call(ChangeState, f"{node_name}/change_state", request).success
 
 
 def frame_maker(pixels, frame_id, k=K, p=None, d=(), info_size=None, encoding="rgb8"):

@@ -13,11 +13,10 @@ import pytest
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
-from lifecycle_msgs.srv import ChangeState
-from rclpy.parameter import Parameter
-from rcl_interfaces.srv import SetParameters
 
 from graph_harness import (
+    change_state,
+    set_params,
     serving_node,
     CameraIO,
     GraphClient,
@@ -61,18 +60,6 @@ def diagnostics(client):
 def node(ros_env, synthetic_vits_checkpoint, tmp_path_factory):
     yield from serving_node(ros_env, NS, synthetic_vits_checkpoint, CAMERAS,
                             tmp_path_factory.mktemp("robust_node") / "node.log", input_size=INPUT_SIZE)
-
-
-def set_params(client, node_name, **values):
-    request = SetParameters.Request(parameters=[Parameter(k.replace("__", "."), value=v).to_parameter_msg()
-                                                for k, v in values.items()])
-    return client.call(SetParameters, f"{node_name}/set_parameters", request).results
-
-
-def change_state(client, node_name, transition) -> bool:
-    request = ChangeState.Request()
-    request.transition.id = transition
-    return client.call(ChangeState, f"{node_name}/change_state", request).success
 
 
 def frame_maker(pixels, frame_id, k=K, p=None, d=(), info_size=None, binning=0, roi=None):
