@@ -7,6 +7,7 @@ pipeline and publishes. Parameters, lifecycle and diagnostics live here; per-fra
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 
@@ -329,8 +330,25 @@ class DepthAnythingNode(LifecycleNode):
         self._diag_pub.publish(ros_adapter.diagnostic_array(self.get_clock().now().to_msg(), statuses))
 
 
+class _InterruptOutsideSpin:
+    """SIGINT handler: KeyboardInterrupt before spin(); during spin() rclpy's own handler shuts the context down."""
+
+    def __init__(self):
+        self.spinning = False
+
+    def __call__(self, signum, frame):
+        # rclpy's C handler (installed by rclpy.init on top of this one) shuts the context down and then calls this;
+        # a KeyboardInterrupt raised inside spin() can land half way through rclpy's own objects (a Task whose
+        # __init__ never finished prints a traceback from __del__), so inside spin() the context shutdown alone
+        # ends spin() with ExternalShutdownException
+        if not self.spinning:
+            raise KeyboardInterrupt
+
+
 def main(args=None) -> None:
     """Run the node until SIGINT or shutdown; with `autostart` it configures and activates itself."""
+    interrupt = _InterruptOutsideSpin()
+    signal.signal(signal.SIGINT, interrupt)
     rclpy.init(args=args)  # rclpy.init is a context manager only from Jazzy on; try/finally works on Humble too
     node = None
     try:
@@ -340,6 +358,7 @@ def main(args=None) -> None:
                 node.trigger_activate()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
+        interrupt.spinning = True
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
