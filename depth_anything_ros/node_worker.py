@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 
-from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.time import Time
 
 from depth_anything_ros import node_diagnostics, node_params, node_scale, ros_adapter
@@ -20,7 +19,6 @@ from depth_anything_ros.node_camera import CAMERA_INFO_GRACE_S, Camera, Frame
 from depth_anything_ros.pipeline import FrameInput, FramePipeline, FrameResult
 from depth_anything_ros.stats import WindowStats
 
-RCLError = _rclpy.RCLError
 ERROR_LOG_PERIOD_S = 10.0  # one log line per error kind, repeated at most this often
 
 
@@ -62,6 +60,8 @@ class FrameWorker:
                 if batch and not self._stop.is_set():
                     self._process([(self._cameras[i], frame) for i, frame in batch])
         except BaseException as exc:  # noqa: BLE001 - recorded so the diagnostics say the worker is gone
+            if not self._node.context.ok():
+                return  # SIGINT shut the context down while this thread used a publisher; main() stops us next
             self.error = f"{type(exc).__name__}: {exc}"
             self._node.get_logger().fatal(f"processing thread stopped: {self.error}; nothing is processed until "
                                           "the node is deactivated and activated again")
@@ -108,11 +108,9 @@ class FrameWorker:
             self._scale_events(cam, result)
             try:
                 self._publish(cam, frame, result)
-            except RCLError:
-                if self._node.context.ok():
-                    raise
-                return  # SIGINT shut the context down while we were publishing; main() stops the worker next
             except Exception as exc:  # noqa: BLE001 - one camera's failure never costs the others their outputs
+                if not self._node.context.ok():
+                    raise  # the context is gone: _work ends quietly
                 self._report(cam, f"publishing failed: {type(exc).__name__}: {exc}")
 
     def _reference(self, cam: Camera, stamp_ns: int):
