@@ -19,7 +19,7 @@ SIDE = 518  # 37 x 37 patches: the grid pos_embed was trained at
 
 
 def _config(encoder: str):
-    """transformers config of a Depth-Anything-V2 metric model of one encoder size (as the hub's -hf files)."""
+    """Build the transformers config of a Depth-Anything-V2 metric model of one encoder size (as the hub -hf files)."""
     spec = ENCODERS[encoder]
     backbone = transformers.Dinov2Config(
         hidden_size=spec.embed_dim, num_hidden_layers=spec.depth, num_attention_heads=spec.num_heads,
@@ -33,7 +33,7 @@ def _config(encoder: str):
 
 
 def _hf_model(encoder: str, seed: int):
-    """transformers model whose every tensor holds its own random values, so no two tensors are alike."""
+    """Build a transformers model whose every tensor holds its own random values, so no two tensors are alike."""
     torch.manual_seed(seed)
     model = transformers.DepthAnythingForDepthEstimation(_config(encoder)).eval()
     gen = torch.Generator().manual_seed(seed)
