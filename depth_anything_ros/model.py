@@ -89,16 +89,18 @@ class Block(nn.Module):
 class DinoV2(nn.Module):
     """DINOv2 ViT-14 backbone returning the normalised patch tokens of the chosen intermediate blocks."""
 
-    def __init__(self, spec: EncoderSpec):
+    def __init__(self, spec: EncoderSpec, mask_token: bool = True, norm_eps: float = _LN_EPS):
+        """`mask_token` and the final LayerNorm's `norm_eps` differ between checkpoint families (V2: yes, 1e-6)."""
         super().__init__()
         self.spec = spec
         d = spec.embed_dim
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
         self.pos_embed = nn.Parameter(torch.zeros(1, spec.pretrain_grid ** 2 + 1, d))
-        self.mask_token = nn.Parameter(torch.zeros(1, d))  # used only in DINOv2 pre-training; kept for the keys
+        if mask_token:  # used only in DINOv2 pre-training; kept for the keys
+            self.mask_token = nn.Parameter(torch.zeros(1, d))
         self.patch_embed = PatchEmbed(spec)
         self.blocks = nn.ModuleList(Block(spec) for _ in range(spec.depth))
-        self.norm = nn.LayerNorm(d, eps=_LN_EPS)
+        self.norm = nn.LayerNorm(d, eps=norm_eps)
         self._taps = frozenset(spec.intermediate_layers)
 
     def position_embedding(self, grid_h: int, grid_w: int, dtype: torch.dtype) -> torch.Tensor:
@@ -152,10 +154,11 @@ class ResidualConvUnit(nn.Module):
 class FusionBlock(nn.Module):
     """DPT feature fusion: add the refined skip feature, refine, upsample (align_corners=True), 1x1 conv."""
 
-    def __init__(self, features: int):
+    def __init__(self, features: int, skip: bool = True):
         super().__init__()
         self.out_conv = nn.Conv2d(features, features, kernel_size=1)
-        self.resConfUnit1 = ResidualConvUnit(features)
+        if skip:  # the top block never gets a skip input; V2 checkpoints still hold its unit, DA3 ones do not
+            self.resConfUnit1 = ResidualConvUnit(features)
         self.resConfUnit2 = ResidualConvUnit(features)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None, size: tuple[int, int] | None) -> torch.Tensor:
@@ -173,7 +176,7 @@ class FusionBlock(nn.Module):
 class DPTHead(nn.Module):
     """DPT decoder: four token maps -> (B, 1, 14*gh, 14*gw) activation before the metric/relative scaling."""
 
-    def __init__(self, spec: EncoderSpec):
+    def __init__(self, spec: EncoderSpec, top_skip_unit: bool = True):
         super().__init__()
         c = spec.out_channels
         f = spec.features
@@ -188,7 +191,7 @@ class DPTHead(nn.Module):
         for i, ch in enumerate(c, start=1):
             setattr(self.scratch, f"layer{i}_rn", nn.Conv2d(ch, f, kernel_size=3, padding=1, bias=False))
         for i in range(1, 5):
-            setattr(self.scratch, f"refinenet{i}", FusionBlock(f))
+            setattr(self.scratch, f"refinenet{i}", FusionBlock(f, skip=i < 4 or top_skip_unit))
         self.scratch.output_conv1 = nn.Conv2d(f, f // 2, kernel_size=3, padding=1)
         self.scratch.output_conv2 = nn.Sequential(
             nn.Conv2d(f // 2, 32, kernel_size=3, padding=1),
@@ -196,8 +199,8 @@ class DPTHead(nn.Module):
             nn.Conv2d(32, 1, kernel_size=1),
         )
 
-    def forward(self, taps: list[torch.Tensor], grid_h: int, grid_w: int) -> torch.Tensor:
-        """Four (B, gh*gw, D) maps -> (B, 1, 14*gh, 14*gw) float32 pre-activation output."""
+    def neck(self, taps: list[torch.Tensor], grid_h: int, grid_w: int) -> torch.Tensor:
+        """Four (B, gh*gw, D) maps -> (B, F/2, 14*gh, 14*gw) fused features that the output convolutions read."""
         s = self.scratch
         feats = []
         for i, tokens in enumerate(taps):
@@ -209,9 +212,12 @@ class DPTHead(nn.Module):
         path = s.refinenet2(path, l2, l1.shape[2:])
         path = s.refinenet1(path, l1, None)
         out = s.output_conv1(path)
-        out = F.interpolate(out, size=(grid_h * 14, grid_w * 14), mode="bilinear", align_corners=True)
-        conv_a, relu, conv_b = s.output_conv2
-        out = relu(conv_a(out))
+        return F.interpolate(out, size=(grid_h * 14, grid_w * 14), mode="bilinear", align_corners=True)
+
+    def forward(self, taps: list[torch.Tensor], grid_h: int, grid_w: int) -> torch.Tensor:
+        """Four (B, gh*gw, D) maps -> (B, 1, 14*gh, 14*gw) float32 pre-activation output."""
+        conv_a, relu, conv_b = self.scratch.output_conv2
+        out = relu(conv_a(self.neck(taps, grid_h, grid_w)))
         # the last 32 -> 1 projection runs in float32 so that fp16/bf16 models keep a fine depth resolution
         return F.conv2d(out.float(), conv_b.weight.float(), conv_b.bias.float())
 

@@ -1,4 +1,4 @@
-"""The one table of Depth-Anything-V2 encoders and known checkpoints; everything else derives from it."""
+"""The one table of encoders and known checkpoints (Depth-Anything-V2 and DA3 metric); everything derives from it."""
 
 from __future__ import annotations
 
@@ -34,8 +34,10 @@ ENCODERS: dict[str, EncoderSpec] = {
 
 METRIC = "metric"
 RELATIVE = "relative"
+METRIC_FOCAL = "metric_focal"  # metres only with the focal length: depth = exp head x focal / 300 (DA3 metric)
 FORMAT_PTH = "pth"
 FORMAT_HF = "hf"
+FORMAT_DA3 = "da3"  # the Depth-Anything-3 API's model.safetensors: every tensor under 'model.'
 
 
 @dataclass(frozen=True)
@@ -46,14 +48,15 @@ class CheckpointSpec:
     encoder: str
     repo_id: str
     filename: str
-    kind: str  # METRIC (sigmoid x max_depth, metres) or RELATIVE (ReLU, affine-invariant inverse depth)
-    max_depth: float | None
-    format: str  # FORMAT_PTH (official state_dict) or FORMAT_HF (transformers model.safetensors + config.json)
+    kind: str  # METRIC (sigmoid x max_depth, metres), RELATIVE (ReLU, inverse depth) or METRIC_FOCAL (DA3)
+    max_depth: float | None  # the sigmoid head's scale; None for RELATIVE and METRIC_FOCAL (unbounded exp head)
+    format: str  # FORMAT_PTH (official state_dict), FORMAT_HF (transformers folder) or FORMAT_DA3 (safetensors)
+    licence: str = ""  # of the weights, as their Hugging Face model card states it
 
     @property
     def files(self) -> tuple[str, ...]:
         """Files of the hub repository that make up the checkpoint."""
-        return (self.filename,) if self.format == FORMAT_PTH else ("config.json", self.filename)
+        return ("config.json", self.filename) if self.format == FORMAT_HF else (self.filename,)
 
     def download_command(self, local_dir: str | None = None) -> str:
         """`hf` CLI command that fetches the checkpoint into the hub cache, or into `local_dir`."""
@@ -62,6 +65,8 @@ class CheckpointSpec:
 
 
 _SIZE_NAMES = {"vits": "Small", "vitb": "Base", "vitl": "Large"}
+_V2_LICENCES = {"vits": "Apache-2.0", "vitb": "CC-BY-NC-4.0", "vitl": "CC-BY-NC-4.0"}
+DA3_METRIC = "da3metric-large"
 
 
 def _build_checkpoints() -> dict[str, CheckpointSpec]:
@@ -74,16 +79,18 @@ def _build_checkpoints() -> dict[str, CheckpointSpec]:
             name = f"{scene}-{enc}"
             table[name] = CheckpointSpec(
                 name, enc, f"depth-anything/Depth-Anything-V2-Metric-{hub_scene}-{size}",
-                f"depth_anything_v2_metric_{scene}_{enc}.pth", METRIC, max_depth, FORMAT_PTH)
+                f"depth_anything_v2_metric_{scene}_{enc}.pth", METRIC, max_depth, FORMAT_PTH, _V2_LICENCES[enc])
             table[f"{name}-hf"] = CheckpointSpec(
                 f"{name}-hf", enc, f"depth-anything/Depth-Anything-V2-Metric-{hf_scene}-{size}-hf",
-                "model.safetensors", METRIC, max_depth, FORMAT_HF)
+                "model.safetensors", METRIC, max_depth, FORMAT_HF, _V2_LICENCES[enc])
         table[f"relative-{enc}"] = CheckpointSpec(
             f"relative-{enc}", enc, f"depth-anything/Depth-Anything-V2-{size}",
-            f"depth_anything_v2_{enc}.pth", RELATIVE, None, FORMAT_PTH)
+            f"depth_anything_v2_{enc}.pth", RELATIVE, None, FORMAT_PTH, _V2_LICENCES[enc])
         table[f"relative-{enc}-hf"] = CheckpointSpec(
             f"relative-{enc}-hf", enc, f"depth-anything/Depth-Anything-V2-{size}-hf",
-            "model.safetensors", RELATIVE, None, FORMAT_HF)
+            "model.safetensors", RELATIVE, None, FORMAT_HF, _V2_LICENCES[enc])
+    table[DA3_METRIC] = CheckpointSpec(DA3_METRIC, "vitl", "depth-anything/DA3METRIC-LARGE", "model.safetensors",
+                                       METRIC_FOCAL, None, FORMAT_DA3, "Apache-2.0")
     return table
 
 

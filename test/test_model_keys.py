@@ -41,6 +41,10 @@ def test_relative_head_has_the_same_keys(encoder):
 def test_variant_table_is_consistent():
     for name, spec in CHECKPOINTS.items():
         assert spec.encoder in ENCODERS
+        if spec.kind == "metric_focal":  # Depth Anything 3: test/test_da3_numerics.py
+            assert (name, spec.repo_id, spec.format, spec.max_depth) == (
+                "da3metric-large", "depth-anything/DA3METRIC-LARGE", "da3", None)
+            continue
         assert name.startswith(("hypersim-", "vkitti-", "relative-"))
         assert (spec.max_depth is None) == (spec.kind == "relative")
         assert spec.repo_id.startswith("depth-anything/Depth-Anything-V2-")
