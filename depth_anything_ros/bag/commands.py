@@ -284,7 +284,9 @@ def run_record(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `bag` with its subcommands to the top-level parser."""
+    """Add `bag` with its subcommands, and `train` (which reads bags), to the top-level parser."""
+    from depth_anything_ros.train.options import register as register_train
+
     bag = subparsers.add_parser("bag", help="rosbag tools: sample, process, evaluate, play, record",
                                 description="Rosbag2 (mcap and sqlite3) tools built on the rosbags library; "
                                             "they need no rosbag2 install.")
@@ -294,3 +296,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_evaluate(sub)
     _register_play(sub)
     _register_record(sub)
+    register_train(subparsers)

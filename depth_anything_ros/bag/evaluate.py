@@ -155,6 +155,24 @@ def pair_stamps(pred: list[int], gt: list[int], tolerance_ns: int) -> dict[int, 
     return pairs
 
 
+def read_stamps(reader: object, topics: set[str]) -> dict[str, list[int]]:
+    """Header stamps (ns) of every message of the topics, in log-time order."""
+    conns = [c for c in reader.connections if c.topic in topics]
+    stamps: dict[str, list[int]] = {t: [] for t in topics}
+    for conn, _, raw in reader.messages(connections=conns):
+        stamps[conn.topic].append(messages.header_stamp(raw))
+    return stamps
+
+
+def paired_stamps(stamps: dict[str, list[int]], source: str, gt_topic: str, tolerance_s: float) -> dict[int, int]:
+    """Source stamp -> ground-truth stamp (pair_stamps); BagError saying what to try when nothing pairs."""
+    pairs = pair_stamps(stamps[source], stamps[gt_topic], round(tolerance_s * 1e9))
+    if not pairs:
+        raise BagError(f"no message of {source} has a ground-truth message on {gt_topic} with the same stamp "
+                       f"(tolerance {tolerance_s:g} s); try --stamp-tolerance")
+    return pairs
+
+
 class FrameStore:
     """Keeps each evaluated frame's arrays on disk (a temporary directory) for alignment and the report plots."""
 
@@ -177,7 +195,8 @@ class FrameStore:
         self._dir.cleanup()
 
 
-def _gt_depth(raw: bytes | memoryview, msgtype: str, topic: str) -> np.ndarray:
+def gt_depth(raw: bytes | memoryview, msgtype: str, topic: str) -> np.ndarray:
+    """(H, W) float32 metres (NaN invalid) of a ground-truth depth message (16UC1 mm or 32FC1 m); BagError else."""
     if msgtype != messages.IMAGE:
         raise BagError(f"depth topic {topic} has type {msgtype}, expected {messages.IMAGE} (16UC1 or 32FC1)")
     try:
@@ -239,15 +258,10 @@ def _evaluate(reader: object, source: str, recorded: bool, image_topic: str | No
               opts: EvaluateOptions, result: Evaluation, store: FrameStore) -> None:
     topics = {source, opts.gt_topic} | ({image_topic} if image_topic else set())
     conns = [c for c in reader.connections if c.topic in topics]
-    stamps: dict[str, list[int]] = {t: [] for t in topics}
-    for conn, _, raw in reader.messages(connections=conns):
-        stamps[conn.topic].append(messages.header_stamp(raw))
-    pairs = pair_stamps(stamps[source], stamps[opts.gt_topic], round(opts.stamp_tolerance * 1e9))
+    stamps = read_stamps(reader, topics)
+    pairs = paired_stamps(stamps, source, opts.gt_topic, opts.stamp_tolerance)
     result.unpaired_predictions = len(set(stamps[source]) - set(pairs))
     result.unpaired_gt = len(set(stamps[opts.gt_topic]) - set(pairs.values()))
-    if not pairs:
-        raise BagError(f"no message of {source} has a ground-truth message on {opts.gt_topic} with the same stamp "
-                       f"(tolerance {opts.stamp_tolerance:g} s); try --stamp-tolerance")
     with_image = set(stamps[image_topic]) & set(pairs) if image_topic else set()
     waiting = {}  # gt stamp -> number of predictions still to pair with it
     for g in pairs.values():
@@ -282,12 +296,12 @@ def _evaluate(reader: object, source: str, recorded: bool, image_topic: str | No
         for conn, log_time, raw in reader.messages(connections=conns):
             stamp = messages.header_stamp(raw)
             if conn.topic == opts.gt_topic and waiting.get(stamp, 0) > 0 and stamp not in gts:
-                gts[stamp] = _gt_depth(raw, conn.msgtype, conn.topic)
+                gts[stamp] = gt_depth(raw, conn.msgtype, conn.topic)
             if conn.topic == image_topic and stamp in with_image and stamp not in images:
                 images[stamp] = _rgb_of(read_frame(raw, conn.msgtype, log_time), image_topic)
             if conn.topic == source and stamp in pairs and stamp not in preds:
                 if recorded:
-                    preds[stamp] = (_gt_depth(raw, conn.msgtype, conn.topic), None)
+                    preds[stamp] = (gt_depth(raw, conn.msgtype, conn.topic), None)
                     bar.update(1)
                 else:
                     for batch in batcher.add(read_frame(raw, conn.msgtype, log_time)):
@@ -366,11 +380,17 @@ def _rgb_of(frame: Frame, topic: str) -> np.ndarray:
         raise BagError(f"{topic} message at {stamp_text(frame)}: {exc}") from exc
 
 
+def resize_to_gt(pred: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Prediction (H,W) resized (bilinear) to the ground truth's (h,w), as the official evaluation does."""
+    return pred if pred.shape == tuple(shape) else cv2.resize(pred, (shape[1], shape[0]),
+                                                              interpolation=cv2.INTER_LINEAR)
+
+
 def _score(index: int, stamp: int, gt_stamp: int, pred: np.ndarray, gt: np.ndarray, rgb: np.ndarray | None,
            opts: EvaluateOptions, result: Evaluation, fit: AlignmentFit, store: FrameStore) -> None:
     """Evaluate one pair; the prediction is resized (bilinear) to the ground truth's size as the official eval does."""
     if pred.shape != gt.shape:
-        pred = cv2.resize(pred, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_LINEAR)
+        pred = resize_to_gt(pred, gt.shape)
         if rgb is not None:
             rgb = cv2.resize(rgb, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_AREA)
     metrics = evaluate_frame(pred, gt, opts.min_depth, opts.max_depth)

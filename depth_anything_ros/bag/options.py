@@ -46,8 +46,11 @@ def number(kind: type = float, low: float | None = None, high: float | None = No
     return parse
 
 
-def add_model_options(p: argparse.ArgumentParser) -> None:
-    """Options that pick and place the model (shared by estimate, process, evaluate and demo)."""
+def add_model_options(p: argparse.ArgumentParser, inference: bool = True) -> None:
+    """Options that pick and place the model (shared by estimate, process, evaluate, demo and train).
+
+    `inference` False (train) leaves out --compile and --batch, which only apply to running the model.
+    """
     from depth_anything_ros.variants import CHECKPOINTS, METRIC
 
     metric = ", ".join(name for name, spec in CHECKPOINTS.items() if spec.kind == METRIC)
@@ -69,6 +72,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     g.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
                    help="auto: fp32 on CPU, bf16/fp16 on CUDA")
+    if not inference:
+        return
     g.add_argument("--compile", default="auto", choices=("auto", "on", "off"),
                    help="torch.compile the network; auto: on for CUDA, off for CPU. Each new image size or batch "
                         "size compiles once (can take minutes), so use off for a few images of many sizes")

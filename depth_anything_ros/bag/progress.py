@@ -10,12 +10,13 @@ LOG_PERIOD_S = 10.0
 
 
 class Progress:
-    """Counts frames towards a known total; use as a context manager. The final state is printed exactly once."""
+    """Counts frames (or `unit`) towards a known total; a context manager. The final state is printed exactly once."""
 
-    def __init__(self, total: int, desc: str, enabled: bool = True, stream=None):
-        self.total, self.desc, self.enabled = total, desc, enabled
+    def __init__(self, total: int, desc: str, enabled: bool = True, stream=None, unit: str = "frames", done: int = 0):
+        self.total, self.desc, self.enabled, self.unit = total, desc, enabled, unit
         self.stream = stream if stream is not None else sys.stderr
-        self.done = 0
+        self.done = self._first = done  # a resumed job starts at `done`; the rate counts from there
+        self.note = ""  # shown after the count, e.g. "loss 0.41"
         self.start = time.monotonic()
         self._last_print = -float("inf")
         self._printed = ""  # the last line printed
@@ -28,8 +29,8 @@ class Progress:
 
     @property
     def rate(self) -> float:
-        """Frames per second so far."""
-        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+        """Units (frames) per second so far."""
+        return (self.done - self._first) / self.elapsed if self.elapsed > 0 else 0.0
 
     def update(self, n: int) -> None:
         """Count n more frames; print when the period has passed or the total is reached."""
@@ -40,7 +41,9 @@ class Progress:
 
     def _print(self) -> None:
         eta = (self.total - self.done) / self.rate if self.rate > 0 else float("nan")
-        line = f"{self.desc}: {self.done}/{self.total} frames, {self.rate:.2f} frames/s, ETA {eta:.0f} s"
+        note = f", {self.note}" if self.note else ""
+        line = (f"{self.desc}: {self.done}/{self.total} {self.unit}{note}, {self.rate:.2f} {self.unit}/s, "
+                f"ETA {eta:.0f} s")
         if line.split(",")[0] == self._printed.split(",")[0]:
             return  # the same count again (e.g. a final update of 0 frames)
         self._last_print, self._printed = time.monotonic(), line
@@ -51,7 +54,7 @@ class Progress:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.enabled and self.done and self.done < self.total:
+        if self.enabled and self.done > self._first and self.done < self.total:
             self._print()  # interrupted or fewer frames than announced: say where it stopped
         if self.enabled and self._terminal and self._printed:
             print(file=self.stream, flush=True)

@@ -1,0 +1,73 @@
+"""Synthetic weights: deterministic random tensors with the official keys and shapes, for tests and the demo."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import torch
+
+SYNTHETIC_KEY = "depth_anything_ros.synthetic"  # safetensors metadata of files write_synthetic_checkpoint made
+
+
+def synthetic_state_dict(encoder: str, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Deterministic random float32 weights with the official keys, scaled so the metric output is not saturated.
+
+    Linear/conv weights are N(0, 1/fan_in), LayerNorm scales near 1, LayerScale gammas 0.2. The last 1x1 conv
+    is then rescaled so that its output has mean 0 and std 1.5 on a fixed smooth calibration image: sigmoid
+    spans much of (0, 1) and the depth varies strongly over an image.
+    """
+    from .checkpoint import expected_shapes
+
+    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    out: dict[str, torch.Tensor] = {}
+    for name, shape in expected_shapes(encoder).items():
+        noise = torch.randn(shape, generator=gen, dtype=torch.float32)
+        if name.endswith(".gamma"):
+            value = 0.2 + 0.02 * noise
+        elif ".norm" in name and name.endswith(".weight"):
+            value = 1.0 + 0.1 * noise
+        elif name.endswith("pos_embed") or name.endswith("_token"):
+            value = 0.2 * noise
+        elif len(shape) >= 2:
+            fan_in = shape[0] if "resize_layers.0" in name or "resize_layers.1" in name else math.prod(shape[1:])
+            value = noise / math.sqrt(fan_in)
+        else:
+            value = 0.02 * noise
+        out[name] = value.contiguous()
+    _calibrate_output(out, encoder, gen)
+    return out
+
+
+def _calibrate_output(state: dict[str, torch.Tensor], encoder: str, gen: torch.Generator) -> None:
+    """Rescale `output_conv2.2` in place so its output is N(0, 1.5^2)-like on a smooth 126x168 image."""
+    from .model import DepthAnythingV2
+
+    model = DepthAnythingV2(encoder, max_depth=None).eval()
+    model.load_state_dict(state)
+    image = torch.nn.functional.interpolate(torch.rand(1, 3, 6, 8, generator=gen), size=(126, 168), mode="bilinear")
+    with torch.no_grad():
+        logits = model.depth_head(model.pretrained((image - 0.45) / 0.225), 9, 12)
+    scale = 1.5 / logits.std()
+    w, b = "depth_head.scratch.output_conv2.2.weight", "depth_head.scratch.output_conv2.2.bias"
+    state[w] = state[w] * scale
+    state[b] = (state[b] - logits.mean()) * scale
+
+
+def write_synthetic_checkpoint(path: str | os.PathLike, encoder: str = "vits", seed: int = 0) -> Path:
+    """Write `synthetic_state_dict(encoder, seed)` as .pth/.pt (torch.save) or .safetensors, by extension."""
+    from .checkpoint import PICKLE_SUFFIXES, SAFETENSORS_SUFFIX, CheckpointError
+
+    path = Path(path)
+    state = synthetic_state_dict(encoder, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == SAFETENSORS_SUFFIX:
+        from safetensors.torch import save_file
+
+        save_file(state, str(path), metadata={SYNTHETIC_KEY: f"encoder={encoder} seed={seed}"})
+    elif path.suffix in PICKLE_SUFFIXES:
+        torch.save(state, path)
+    else:
+        raise CheckpointError(f"cannot write {path}: extension must be .pth, .pt or .safetensors")
+    return path
