@@ -56,6 +56,7 @@ def finish(trainer: object, result: object) -> str:
         "report": [str(p) for p in report], "config": trainer.config.to_json(),
         "provenance": {"package_version": package_version(), "base_model": model}}
     outputs.write_json(out / outputs.METRICS, metrics)
+    (out / outputs.RESUME).unlink(missing_ok=True)  # a finished run has nothing to resume
     lines = [f"train: finished {result.step} steps, {result.steps_per_s:.2f} steps/s "
              f"({result.frames_per_s:.1f} frames/s)"]
     for split_name in ("validation", "train"):
