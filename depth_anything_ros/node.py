@@ -26,7 +26,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from depth_anything_ros import node_diagnostics, node_params, node_scale, ros_adapter
 from depth_anything_ros.checkpoint import CheckpointError, is_synthetic
 from depth_anything_ros.colorize import COLORMAPS
-from depth_anything_ros.estimator import DepthEstimator
+from depth_anything_ros.families import load_estimator
 from depth_anything_ros.frame_slot import LatestFrameSlots
 from depth_anything_ros.node_camera import Camera
 from depth_anything_ros.node_worker import FrameWorker
@@ -176,11 +176,11 @@ class DepthAnythingNode(LifecycleNode):
         cfg = self._config
         start = time.monotonic()
         try:
-            self._estimator = DepthEstimator(
-                checkpoint=cfg["model.checkpoint"], encoder=None if cfg["model.encoder"] == "auto" else cfg[
+            self._estimator = load_estimator(
+                cfg["model.checkpoint"], encoder=None if cfg["model.encoder"] == "auto" else cfg[
                     "model.encoder"], max_depth=cfg["model.max_depth"] or "auto",
                 device=cfg["device"], precision=cfg["precision"], input_size=cfg["model.input_size"],
-                compile=node_params.compile_mode(cfg["model.compile"]))
+                compile=node_params.compile_mode(cfg["model.compile"]), sky=cfg["model.sky"])
             self._pipeline = FramePipeline(self._estimator, allow_relative=self._runtime["scale.mode"] == "reference")
         except (CheckpointError, ValueError, RuntimeError, OSError) as exc:
             self._estimator = self._pipeline = None

@@ -49,7 +49,8 @@ class ParamSpec:
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("model.checkpoint", "hypersim-vits",
               "Metric checkpoint: a variant name (hypersim-vits/vitb/vitl, vkitti-vits/vitb/vitl, '-hf' suffix for "
-              "the transformers format) or a path to an official .pth file or a Hugging Face model folder."),
+              "the transformers format; da3metric-large, which needs camera_info) or a path to an official .pth "
+              "file, a Hugging Face model folder or a DA3 model.safetensors."),
     ParamSpec("model.encoder", "auto",
               "Encoder; auto: the variant's, or read from the checkpoint's tensor shapes.",
               choices=("auto", "vits", "vitb", "vitl")),
@@ -60,6 +61,10 @@ PARAMS: tuple[ParamSpec, ...] = (
               "Network input size, a multiple of 14: the shorter image side is resized to at least this (the "
               "official rule).",
               low=14, high=4096),
+    ParamSpec("model.sky", "invalid",
+              "da3metric-large only: sky pixels (sky probability >= 0.3) are NaN in depth and absent from points "
+              "(invalid), or filled with the 0.99-quantile of the other pixels' depth as the official code does.",
+              choices=("invalid", "official_fill")),
     ParamSpec("model.compile", "auto",
               "torch.compile the network (one graph per input shape, each compile logged) and warm it up at "
               "activation for every camera whose camera_info is known; auto: on for CUDA, off for CPU.",

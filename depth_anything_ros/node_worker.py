@@ -161,8 +161,13 @@ class FrameWorker:
         if not cam.warned_no_info:
             cam.warned_no_info = True
             topic = self._node.resolve_topic_name(node_params.camera_topic(cam.namespace, "camera_info"))
-            then = (f"using an ideal pinhole with a {fov} degree field of view (camera.fallback_fov_deg)" if fov > 0
-                    else "publishing depth only; set camera.fallback_fov_deg for a cloud without camera_info")
+            if fov > 0:
+                then = f"using an ideal pinhole with a {fov} degree field of view (camera.fallback_fov_deg)"
+            elif getattr(self._pipeline.estimator, "needs_focal", False):
+                then = ("publishing nothing: the model's metric depth needs the focal length; set "
+                        "camera.fallback_fov_deg to assume a field of view")
+            else:
+                then = "publishing depth only; set camera.fallback_fov_deg for a cloud without camera_info"
             self._node.get_logger().warning(f"no camera_info on {topic} after {CAMERA_INFO_GRACE_S:.0f} s: {then}")
         return fov > 0
 

@@ -8,6 +8,9 @@ here, so the same frame with the same options gives the same bytes from all thre
 
 - images are decoded by image_codec; sizes outside preprocess's bounds are refused before any work is done;
 - depth is the model's metric output times ``depth_scale`` (relative checkpoints are refused at construction);
+  a model whose metres depend on the focal length (DA3 metric, ``needs_focal``) gets each frame's (fx, fy) from its
+  camera_info (raw K for distorted images with undistort on, else P's), and a frame without usable intrinsics gets
+  no output at all; its sky pixels come back NaN (invalid: no point) unless the estimator fills them;
   with scale mode reference or ground_plane, times the per-camera smoothed scale (scale.py) fitted to the frame's
   reference depth or floor instead; a relative checkpoint, allowed with reference mode only, is aligned by scale
   and shift in inverse depth;
@@ -223,11 +226,17 @@ class FramePipeline:
     def _run_group(self, frames, results, items, encoding: str, options: FrameOptions) -> None:
         """One forward pass for same-size frames, then each frame's outputs."""
         est = self.estimator
+        focal = None
+        if getattr(est, "needs_focal", False):
+            items, focal = self._with_focal(frames, results, items, options)
+            if not items:
+                return
         start = time.perf_counter()
         try:
             raw = est.upload([pixels for _, pixels in items], encoding)  # (B, H, W[, C]) as it came
             uploaded = time.perf_counter()
-            depth = est.estimate_raw(raw, encoding)  # (B, H, W) float32 on the device
+            # (B, H, W) float32 on the device
+            depth = est.estimate_raw(raw, encoding) if focal is None else est.estimate_raw(raw, encoding, focal)
             if est.device.type == "cuda":
                 torch.cuda.synchronize(est.device)
         except Exception as exc:  # noqa: BLE001 - e.g. CUDA out of memory: reported per frame, never raised
@@ -247,6 +256,26 @@ class FramePipeline:
             except Exception as exc:  # noqa: BLE001 - one frame's failure never costs the others their outputs
                 lost = [o for o in frames[index].outputs if getattr(result, _ATTR[o]) is None]
                 result.problem("internal", f"processing failed: {type(exc).__name__}: {exc}", lost)
+
+    def _with_focal(self, frames, results, items, options: FrameOptions) -> tuple[list, list[tuple[float, float]]]:
+        """Return the items whose image focal length (fx, fy) is known, and those; the others get a problem."""
+        kept, focal = [], []
+        for index, pixels in items:
+            frame, (height, width) = frames[index], pixels.shape[:2]
+            why = "no camera_info for this image"
+            if frame.camera_info is not None:
+                try:
+                    intr = image_camera(frame.camera_info, width, height)[0]
+                except IntrinsicsError as exc:
+                    why = f"camera_info unusable for the {width}x{height} image: {exc}"
+                else:
+                    raw = options.undistort and intr.has_distortion  # the network sees the distorted raw image
+                    focal.append((intr.k[0], intr.k[4]) if raw else (intr.fx, intr.fy))
+                    kept.append((index, pixels))
+                    continue
+            results[index].problem("intrinsics", f"{why}: the model's metric depth needs the focal length",
+                                   frame.outputs)
+        return kept, focal
 
     def _finish(self, frame: FrameInput, depth: torch.Tensor, raw: torch.Tensor, encoding: str,
                 options: FrameOptions, result: FrameResult) -> None:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from .preprocess import IMAGENET_MEAN, IMAGENET_STD, PATCH
 
 SKY_THRESHOLD = 0.3  # sky probability at or above which a pixel is sky (the official compute_sky_mask)
-SKY_MODES = ("nan", "official_fill")  # sky -> NaN (invalid, default) | the official 0.99-quantile fill
+SKY_MODES = ("invalid", "official_fill")  # sky -> NaN (default) | the official 0.99-quantile fill
 FILL_QUANTILE = 0.99
 FILL_MIN_PIXELS = 10  # the official fill needs more than 10 sky and more than 10 other pixels
 

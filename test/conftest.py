@@ -46,3 +46,11 @@ def cli() -> list[str]:
     """Command prefix for the `depth-anything-ros` console script (installed one when present)."""
     script = Path(sys.executable).with_name("depth-anything-ros")
     return [str(script)] if script.exists() else [sys.executable, "-m", "depth_anything_ros.cli"]
+
+
+@pytest.fixture(scope="session")
+def synthetic_da3_checkpoint(tmp_path_factory) -> Path:
+    """Official-format DA3METRIC-LARGE model.safetensors, deterministic random weights (1.3 GB), once per session."""
+    from depth_anything_ros.checkpoint_da3 import write_synthetic_da3_checkpoint
+
+    return write_synthetic_da3_checkpoint(tmp_path_factory.mktemp("da3") / "model.safetensors", seed=0)

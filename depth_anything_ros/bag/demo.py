@@ -51,7 +51,7 @@ SYNTHETIC_WARNING = [
 def _estimator(args: argparse.Namespace) -> tuple[object, bool]:
     """Load the requested model, or synthetic weights when it cannot be loaded; (estimator, synthetic)."""
     from depth_anything_ros.checkpoint import CheckpointError, write_synthetic_checkpoint
-    from depth_anything_ros.variants import CHECKPOINTS
+    from depth_anything_ros.variants import CHECKPOINTS, METRIC_FOCAL
 
     try:
         return make_estimator(args), False
@@ -59,6 +59,14 @@ def _estimator(args: argparse.Namespace) -> tuple[object, bool]:
         if args.checkpoint not in CHECKPOINTS:  # a file the user named: their error, not a reason to fake weights
             raise
         print(f"checkpoint {args.checkpoint} not available: {exc}", file=sys.stderr)
+    if CHECKPOINTS[args.checkpoint].kind == METRIC_FOCAL:  # DA3: its own official-format synthetic file (1.3 GB)
+        from depth_anything_ros.checkpoint_da3 import write_synthetic_da3_checkpoint
+
+        path = args.out / "synthetic_da3metric_large.safetensors"
+        if not path.exists():
+            write_synthetic_da3_checkpoint(path, 0)
+        args.checkpoint = str(path)
+        return make_estimator(args, announce_synthetic=False), True
     encoder = args.encoder or "vits"
     path = args.out / f"synthetic_{encoder}.safetensors"  # marked synthetic in its metadata, named so in reports
     if not path.exists():

@@ -68,7 +68,8 @@ def add_model_options(p: argparse.ArgumentParser, inference: bool = True) -> Non
                    help="metric head scale in metres: the largest depth the model outputs (a variant name or an "
                         "official file name implies it: 20 hypersim, 80 vkitti; needed for a renamed file)")
     g.add_argument("--input-size", type=number(int, 14, 4096), default=518, metavar="N",
-                   help="network input short side, a multiple of 14 (default 518); smaller is faster, coarser")
+                   help="network input size, a multiple of 14 (default 518): Depth-Anything-V2's short side, DA3's "
+                        "long side (its official process_res is 504); smaller is faster, coarser")
     g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     g.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
                    help="auto: fp32 on CPU, bf16/fp16 on CUDA")
@@ -79,6 +80,9 @@ def add_model_options(p: argparse.ArgumentParser, inference: bool = True) -> Non
                         "size compiles once (can take minutes), so use off for a few images of many sizes")
     g.add_argument("--batch", type=number(int, 1), default=1, metavar="N",
                    help="frames per forward pass (default 1); larger batches help on a GPU")
+    g.add_argument("--sky", default="invalid", choices=("invalid", "official_fill"),
+                   help="da3metric-large only: sky pixels are invalid, NaN (default), or get the official fill "
+                        "(0.99-quantile of the other pixels' depth)")
 
 
 # Library errors are worded for Python callers (DepthEstimator(max_depth=..., encoder=...)): CLI users get flags.
@@ -106,10 +110,10 @@ def cli_wording(text: str) -> str:
 
 def check_checkpoint_name(name: str, allow_relative: bool = False) -> None:
     """Refuse, before anything loads, a relative variant name (unless allowed) and a name that is no variant or path."""
-    from depth_anything_ros.variants import CHECKPOINTS, METRIC
+    from depth_anything_ros.variants import CHECKPOINTS, METRIC, RELATIVE
 
     spec = CHECKPOINTS.get(name)
-    if spec is not None and spec.kind != METRIC and not allow_relative:
+    if spec is not None and spec.kind == RELATIVE and not allow_relative:
         metric = [n for n, s in CHECKPOINTS.items() if s.kind == METRIC]
         close = difflib.get_close_matches(name.replace("relative", "hypersim"), metric, n=1)
         raise BagError(f"--checkpoint {name} is a relative model (affine-invariant inverse depth, not metres); "
@@ -128,7 +132,8 @@ def make_estimator(args: argparse.Namespace, announce_synthetic: bool = True, al
     --precision. A checkpoint marked as synthetic weights is announced with a banner on stderr.
     """
     from depth_anything_ros.checkpoint import CheckpointError, is_synthetic
-    from depth_anything_ros.estimator import DepthEstimator, resolve_device, resolve_precision
+    from depth_anything_ros.estimator import resolve_device, resolve_precision
+    from depth_anything_ros.families import load_estimator
     from depth_anything_ros.preprocess import check_input_size
 
     try:
@@ -147,8 +152,9 @@ def make_estimator(args: argparse.Namespace, announce_synthetic: bool = True, al
     options = {"encoder": args.encoder, "max_depth": args.model_max_depth}
     compile_mode = {"on": True, "off": False}.get(args.compile, "auto")
     try:
-        estimator = DepthEstimator(checkpoint=args.checkpoint, device=args.device, precision=args.precision,
+        estimator = load_estimator(args.checkpoint, device=args.device, precision=args.precision,
                                    input_size=args.input_size, compile=compile_mode,
+                                   sky=getattr(args, "sky", "invalid"),
                                    **{k: v for k, v in options.items() if v is not None})
     except CheckpointError as exc:
         raise CheckpointError(cli_wording(str(exc))) from None

@@ -1,0 +1,36 @@
+"""Which model family a checkpoint is (Depth-Anything-V2 or DA3 metric) and the estimator that serves it (no ROS)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import torch
+
+from .checkpoint import CheckpointError
+from .checkpoint_da3 import is_da3_checkpoint
+from .estimator import AUTO, DepthEstimator
+from .estimator_da3 import DEFAULT_PROCESS_RES, DA3Estimator
+from .model_da3 import ENCODER
+
+V2_INPUT_SIZE = 518  # the official infer_image default: shorter side at least 518
+
+
+def load_estimator(checkpoint: str | os.PathLike | Mapping[str, torch.Tensor], encoder: str | None = None,
+                   max_depth: float | str | None = AUTO, device: str = AUTO, precision: str = AUTO,
+                   input_size: int | None = None, compile: bool | str = AUTO, download: bool = True,
+                   sky: str = "invalid") -> DepthEstimator:
+    """DepthEstimator for a V2 checkpoint, DA3Estimator for a DA3 one; input_size None: the family's default.
+
+    V2 takes `encoder` and `max_depth`; DA3 takes `sky` and refuses a max_depth (its scale is the focal length).
+    """
+    if not is_da3_checkpoint(checkpoint):
+        return DepthEstimator(checkpoint, encoder, max_depth, device, precision,
+                              V2_INPUT_SIZE if input_size is None else input_size, compile, download)
+    if encoder not in (None, ENCODER):
+        raise CheckpointError(f"{checkpoint} is a DA3METRIC-LARGE checkpoint ('{ENCODER}'), not encoder '{encoder}'")
+    if max_depth not in (AUTO, None):
+        raise CheckpointError(f"{checkpoint} is a DA3 metric checkpoint: its depth scales with the focal length of "
+                              "the camera (camera_info), there is no max_depth to set")
+    return DA3Estimator(checkpoint, device, precision, DEFAULT_PROCESS_RES if input_size is None else input_size,
+                        compile, download, sky)
