@@ -1,7 +1,6 @@
 """Checkpoint loading: every failure is one CheckpointError that says what is wrong and what to do."""
 
 import json
-import os
 import pickle
 import random
 
