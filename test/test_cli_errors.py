@@ -73,6 +73,7 @@ SUBPROCESS_CASES = [
     ("estimate {notbag} --out {out}", "it is a directory, not an image file"),
     ("estimate {img} --out {file}", "--out"),
     ("demo --checkpoint hypersim-vitz --out {demo_out}", "did you mean 'hypersim-vits'"),
+    ("train {notbag} --gt-topic /camera/depth_gt --out {out}", "is not a bag"),
 ]
 
 
@@ -146,6 +147,16 @@ IN_PROCESS_CASES = [
     ("bag play {bag} --topics /nope", "topics not in bag"),
     ("bag play {bag} --rate 0", "--rate"),
     ("bag sample {out} --namespace a.b", "invalid --namespace"),
+    ("train {bag} --out {out}", "train needs --gt-topic"),
+    ("train {bag} --gt-topic /camera/depth_gt", "train needs --out"),
+    ("train {bag} --gt-topic /camera/depth_gt --out {out} --lr 0", "argument --lr: expected a number above 0"),
+    ("train {bag} --gt-topic /camera/depth_gt --out {out} --max-depth 10",
+     "did you mean --model-max-depth or --gt-max-depth"),
+    ("train {bag} --gt-topic /camera/depth_gt --out {out} --checkpoint relative-vits", "relative model"),
+    ("train {bag} --gt-topic /camera/depth_gt --out {out} --gt-min-depth 5 --gt-max-depth 1",
+     "--gt-min-depth 5 must be below --gt-max-depth 1"),
+    ("train --resume {missing}", "no run.json there"),
+    ("train {bag} --resume {bag}", "give no BAG, --gt-topic or --out with it"),
 ]
 
 
