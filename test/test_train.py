@@ -100,6 +100,9 @@ def test_outputs_are_official_state_dicts_with_metadata_and_a_report(trained):
     assert log[0]["lr"] == pytest.approx(5e-6) and log[1]["lr"] == pytest.approx(5e-6)
     assert log[-1]["lr"] == pytest.approx(5e-6 * (1 - 28 / 30) ** 0.9)
     assert all(line["head_lr"] == pytest.approx(10 * line["lr"]) for line in log)
+    assert log[-1]["epoch"] == 5  # 10 training frames, batch 2: 5 steps per epoch
+    if log[0]["rss_mb"] is not None:  # memory stays flat over epochs: nothing accumulates per step
+        assert log[-1]["rss_mb"] - log[9]["rss_mb"] < 64, [line["rss_mb"] for line in log]
     val = [json.loads(line) for line in (out / "val.jsonl").read_text().splitlines()]
     assert val[0]["step"] == 0 and val[-1]["step"] == 30
     assert {"abs_rel", "d1", "rmse", "silog"} <= set(val[0]["metrics"])
@@ -175,8 +178,9 @@ def test_ctrl_c_saves_a_resumable_state_and_resume_continues_identically(sample_
     assert [line["step"] for line in resumed] == list(range(1, 17))
     # the first step after the resume runs with train.py's rate for that step: lr (1 - (k - 1) / T) ** 0.9
     assert resumed[stopped]["lr"] == pytest.approx(5e-6 * (1 - (stopped - 1) / 16) ** 0.9, rel=1e-12)
-    straight = tmp_path / "straight"
-    assert main([*args, "--out", str(straight)]) == 0
+    straight = tmp_path / "straight"  # uninterrupted, every frame from the disk cache
+    assert main([*args, "--out", str(straight), "--cache-mb", "0"]) == 0
+    assert json.loads((straight / "metrics.json").read_text())["frames"]["cached_on_disk"] == FRAMES
     reference = _lines(straight / "log.jsonl")
     assert [line["lr"] for line in resumed] == [line["lr"] for line in reference]
     np.testing.assert_allclose([line["loss"] for line in resumed], [line["loss"] for line in reference], rtol=1e-4)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import threading
 import time
@@ -87,6 +88,15 @@ def plan(config: TrainConfig, train_frames: int) -> Plan:
                        f"{config.recipe.batch_size} x --grad-accum {config.grad_accum}); record more or use less")
     total = config.steps or config.recipe.epochs * per_epoch
     return Plan(per_step, per_epoch, total, config.val_every or per_epoch)
+
+
+def resident_mb() -> float | None:
+    """Resident memory of this process in MiB (Linux /proc), None where unknown; logged per step."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 class StopRequest:
@@ -235,7 +245,7 @@ class Trainer:
                 fps = (self.step - start_step) * self.plan.per_step / busy
                 outputs.append_line(self.out / outputs.LOG, {
                     "step": self.step, "epoch": self.epoch, "loss": loss, "lr": lr,
-                    "head_lr": lr * self.recipe.head_lr_factor, "frames_per_s": fps})
+                    "head_lr": lr * self.recipe.head_lr_factor, "frames_per_s": fps, "rss_mb": resident_mb()})
                 bar.note = f"loss {loss:.4f}" if loss is not None else "loss - (no valid pixel)"
                 bar.note += f", lr {lr:.2e}, {fps:.1f} frames/s"
                 bar.update(1)
