@@ -162,6 +162,9 @@ def _run(config: object, out: Path, estimator: object, autocast: object, args: a
         state = outputs.load_resume(out) if args.resume else None
         if state is not None:
             trainer.restore(state)
+        elif args.resume:  # stopped before its first step: start over
+            for name in (outputs.LOG, outputs.VAL):
+                (out / name).unlink(missing_ok=True)
         print(f"train: {len(split.train)} training and {len(split.val)} validation frames "
               f"({split.frames.on_disk} cached on disk), {trainer.plan.total} steps of {trainer.plan.per_step} "
               f"frames{f', resuming at step {trainer.step}' if state else ''}", file=sys.stderr)
