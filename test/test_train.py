@@ -7,10 +7,12 @@ independently with `bag evaluate`'s code before and after, the checkpoint loaded
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -31,6 +33,7 @@ from depth_anything_ros.synthetic_weights import write_synthetic_checkpoint
 # proposed for the README's "Fine-tuning" section; run here with the synthetic checkpoint and a small input size
 README_TRAIN = ("depth-anything-ros train sample_bag --gt-topic /camera/depth_gt_mm --checkpoint hypersim-vits "
                 "--out runs/first --steps 30")
+README_RESUME = "depth-anything-ros train --resume runs/first"
 SMALL = ["--model-max-depth", "20", "--input-size", "28", "--device", "cpu", "--no-progress"]
 FRAMES = 12  # 160x120; the last ceil(10 %) = 2 validate
 GT = "/camera/depth_gt_mm"
@@ -70,8 +73,12 @@ def _training_abs_rel(bag, estimator):
     return float(np.mean([f.metrics["abs_rel"] for f in frames]))
 
 
-def test_readme_command_parses():
-    build_parser().parse_args(shlex.split(README_TRAIN)[1:])
+def test_readme_train_lines_are_the_ones_run_here():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    lines = set(re.findall(r"^depth-anything-ros train .*$", readme, flags=re.MULTILINE))
+    assert lines <= {README_TRAIN, README_RESUME}
+    for line in (README_TRAIN, README_RESUME):
+        build_parser().parse_args(shlex.split(line)[1:])
 
 
 def test_thirty_steps_lower_training_abs_rel_by_30_percent(trained, sample_bag, synthetic_base):
@@ -173,7 +180,9 @@ def test_ctrl_c_saves_a_resumable_state_and_resume_continues_identically(sample_
     stopped = int(state["step"])
     assert 2 <= stopped < 16 and f"interrupted at step {stopped}/16" in err
     assert not (run / "metrics.json").exists() and len(_lines(run / "log.jsonl")) == stopped
-    assert main(["train", "--resume", str(run), "--device", "cpu", "--no-progress"]) == 0
+    resume = shlex.split(README_RESUME)[1:]
+    resume[resume.index("runs/first")] = str(run)
+    assert main([*resume, "--device", "cpu", "--no-progress"]) == 0
     resumed = _lines(run / "log.jsonl")
     assert [line["step"] for line in resumed] == list(range(1, 17))
     # the first step after the resume runs with train.py's rate for that step: lr (1 - (k - 1) / T) ** 0.9
