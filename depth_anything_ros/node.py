@@ -46,6 +46,13 @@ OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=Re
                         durability=DurabilityPolicy.VOLATILE)
 
 
+def _scale_text(est) -> str:
+    """Return what sets the model's metres, for the activation log line."""
+    if getattr(est, "needs_focal", False):
+        return f"depth x focal / 300 from camera_info, sky {est.sky}"
+    return f"max depth {est.max_depth} m"
+
+
 class DepthAnythingNode(LifecycleNode):
     """Metric depth, point cloud and colourised depth for one or more cameras from one Depth-Anything-V2 model."""
 
@@ -188,7 +195,7 @@ class DepthAnythingNode(LifecycleNode):
             return self._fail("activate", f"model not loaded, cannot load model '{cfg['model.checkpoint']}': {exc}")
         est = self._estimator
         self.get_logger().info(
-            f"model {cfg['model.checkpoint']} ({est.encoder}, max depth {est.max_depth} m) on {est.device} "
+            f"model {cfg['model.checkpoint']} ({est.encoder}, {_scale_text(est)}) on {est.device} "
             f"{str(est.dtype).replace('torch.', '')}, input size {est.input_size}, loaded in "
             f"{time.monotonic() - start:.1f} s")
         self._synthetic = is_synthetic(est.checkpoint_path)

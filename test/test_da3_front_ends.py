@@ -159,3 +159,14 @@ def test_bag_process_on_a_da3_checkpoint(estimator, tmp_path):
     expected = estimator.estimate(image, encoding, (info.p[0], info.p[5]))
     np.testing.assert_allclose(depth, expected, rtol=1e-6)  # NaN where expected is NaN
     assert np.isnan(depth).any() and np.isfinite(depth).any()
+
+
+def test_bag_evaluate_runs_da3_with_the_bags_camera_info(estimator, tmp_path):
+    from depth_anything_ros.bag.evaluate import EvaluateOptions, evaluate_bag
+
+    sample = tmp_path / "sample"
+    topics = write_sample_bag(sample, SampleConfig(**{**SMALL, "frames": 2}))
+    result = evaluate_bag(sample, estimator, EvaluateOptions(gt_topic=topics["depth_gt"], align="scale",
+                                                             max_depth=80.0, progress=False))
+    assert len(result.frames) == 2 and result.source == f"model on {topics['image']}"
+    assert all(f.valid_pixels > 0 and np.isfinite(f.metrics["abs_rel"]) for f in result.frames)

@@ -17,7 +17,7 @@ from depth_anything_ros.bag import bagfile, messages
 from depth_anything_ros.bag.bagfile import BagError
 from depth_anything_ros.bag.frames import Frame, FrameBatcher, read_frame, stamp_text
 from depth_anything_ros.bag.progress import Progress
-from depth_anything_ros.bag.process import MODEL_KEY
+from depth_anything_ros.bag.process import MODEL_KEY, camera_info_history, pick_camera_info_topic
 from depth_anything_ros.camera import Intrinsics, IntrinsicsError
 from depth_anything_ros.pipeline import FrameInput, FrameOptions, FramePipeline, rgb8_of_message
 from depth_anything_ros.provenance import model_label, model_provenance, package_version
@@ -271,6 +271,9 @@ def _evaluate(reader: object, source: str, recorded: bool, image_topic: str | No
     preds: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
     fit = AlignmentFit()
     batcher = FrameBatcher(opts.batch)
+    infos = None  # a model whose metres need the focal length (DA3) gets camera_info as bag process pairs it
+    if pipeline is not None and getattr(pipeline.estimator, "needs_focal", False):
+        infos = camera_info_history(reader, pick_camera_info_topic(reader, None, source))
 
     def match() -> None:
         for stamp in [s for s in preds if pairs[s] in gts and (s not in with_image or s in images)]:
@@ -284,7 +287,8 @@ def _evaluate(reader: object, source: str, recorded: bool, image_topic: str | No
 
     def run(batch: list[Frame]) -> None:
         if batch:
-            inputs = [FrameInput(camera=source, message=f.message, outputs=("depth", "rgb")) for f in batch]
+            inputs = [FrameInput(camera=source, message=f.message, outputs=("depth", "rgb"),
+                                 camera_info=None if infos is None else infos.latest_at(f.stamp)) for f in batch]
             for frame, out in zip(batch, pipeline.run(inputs, FrameOptions()), strict=True):
                 if out.problems:
                     raise BagError(f"{source} message at {stamp_text(frame)}: "
