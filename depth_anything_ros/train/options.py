@@ -130,6 +130,11 @@ def run_train(args: argparse.Namespace) -> int:
                                     model_max_depth=config.model_max_depth, input_size=config.recipe.input_size,
                                     device=args.device, precision="fp32", compile="off")
     estimator = make_estimator(model_args)
+    from depth_anything_ros.model import DepthAnythingV2
+
+    if not isinstance(estimator.model, DepthAnythingV2):
+        raise BagError(f"--checkpoint {config.checkpoint} is not a Depth-Anything-V2 model; train fine-tunes V2 "
+                       "metric checkpoints (hypersim-*, vkitti-* or their files)")
     if not estimator.is_metric:
         raise BagError(f"--checkpoint {config.checkpoint} is a relative checkpoint (affine-invariant inverse depth, "
                        "not metres); train fine-tunes metric ones: start from hypersim-* or vkitti-*")
