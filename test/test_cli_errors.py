@@ -156,6 +156,7 @@ IN_PROCESS_CASES = [
     ("train {bag} --gt-topic /camera/depth_gt --out {out} --gt-min-depth 5 --gt-max-depth 1",
      "--gt-min-depth 5 must be below --gt-max-depth 1"),
     ("train --resume {missing}", "no run.json there"),
+    ("train {bag} --gt-topic /camera/depth_gt --out {out} --steps 5 --epochs 2", "give --steps 5 or --epochs 2, not"),
     ("train {bag} --resume {bag}", "give no BAG, --gt-topic or --out with it"),
 ]
 

@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "--input-size squares")
     g.add_argument("--grad-accum", type=number(int, 1), default=1, metavar="N",
                    help="micro-batches per optimizer step (default 1, as train.py)")
-    g.add_argument("--epochs", type=number(int, 1), default=r.epochs, metavar="N",
+    g.add_argument("--epochs", type=number(int, 1), metavar="N",
                    help=f"length in epochs (default {r.epochs}, {OFFICIAL})")
     g.add_argument("--steps", type=number(int, 1), metavar="N", help="length in optimizer steps (instead of --epochs)")
     g = p.add_argument_group("run")
@@ -85,10 +85,12 @@ def _config(args: argparse.Namespace) -> object:
     for flag, value in (("BAG", args.bags), ("--gt-topic", args.gt_topic), ("--out", args.out)):
         if not value:
             raise BagError(f"train needs {flag} (or --resume DIR to continue a run)")
+    if args.steps and args.epochs:
+        raise BagError(f"give --steps {args.steps} or --epochs {args.epochs}, not both")
     recipe = Recipe(lr=args.lr, head_lr_factor=args.head_lr_factor, betas=tuple(args.betas),
                     weight_decay=args.weight_decay, power=args.poly_power, silog_lambda=args.silog_lambda,
                     min_depth=args.gt_min_depth, flip_p=args.flip_p, input_size=args.input_size,
-                    batch_size=args.batch_size, epochs=args.epochs)
+                    batch_size=args.batch_size, epochs=args.epochs or Recipe.epochs)
     return TrainConfig(bags=[str(b) for b in args.bags], gt_topic=args.gt_topic, checkpoint=args.checkpoint,
                        image_topic=args.image_topic, encoder=args.encoder, model_max_depth=args.model_max_depth,
                        stamp_tolerance=args.stamp_tolerance, gt_max_depth=args.gt_max_depth,
