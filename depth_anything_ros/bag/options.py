@@ -51,14 +51,14 @@ def add_model_options(p: argparse.ArgumentParser, inference: bool = True) -> Non
 
     `inference` False (train) leaves out --compile and --batch, which only apply to running the model.
     """
-    from depth_anything_ros.variants import CHECKPOINTS, METRIC
+    from depth_anything_ros.variants import CHECKPOINTS, RELATIVE
 
-    metric = ", ".join(name for name, spec in CHECKPOINTS.items() if spec.kind == METRIC)
+    metric = ", ".join(name for name, spec in CHECKPOINTS.items() if spec.kind != RELATIVE)
     g = p.add_argument_group("model")
     g.add_argument("--checkpoint", default=MODEL_DEFAULT,
-                   help=f"metric variant name ({metric}; '-hf' ones are transformers repos) or a "
-                        f".pth/.safetensors file or -hf folder (default {MODEL_DEFAULT}, from the Hugging Face "
-                        "cache). Relative checkpoints are refused: they give no metres")
+                   help=f"metric variant name ({metric}; '-hf' ones are transformers repos; da3metric-large needs "
+                        f"intrinsics) or a .pth/.safetensors file or -hf folder (default {MODEL_DEFAULT}, from the "
+                        "Hugging Face cache). Relative checkpoints are refused: they give no metres")
     g.add_argument("--encoder", choices=("vits", "vitb", "vitl"),
                    help="encoder of a checkpoint file (a variant name implies it; default: read from the file's "
                         "tensor shapes)")
