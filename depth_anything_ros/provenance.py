@@ -43,10 +43,13 @@ def file_sha256(path: str | Path) -> str | None:
 def model_provenance(estimator, requested: str | None = None) -> dict:
     """Describe the model of a DepthEstimator as JSON-ready fields; `requested` is the name or path given."""
     path = Path(estimator.checkpoint_path)
-    return {"checkpoint": requested or str(path), "path": str(path), "sha256": file_sha256(path),
-            "encoder": estimator.encoder, "max_depth": estimator.max_depth, "input_size": estimator.input_size,
-            "precision": str(estimator.dtype).replace("torch.", ""), "device": str(estimator.device),
-            "synthetic": bool(is_synthetic(path))}
+    out = {"checkpoint": requested or str(path), "path": str(path), "sha256": file_sha256(path),
+           "encoder": estimator.encoder, "max_depth": estimator.max_depth, "input_size": estimator.input_size,
+           "precision": str(estimator.dtype).replace("torch.", ""), "device": str(estimator.device),
+           "synthetic": bool(is_synthetic(path))}
+    if getattr(estimator, "needs_focal", False):  # DA3: no head scale, metres from each frame's focal length
+        out.update(max_depth=None, scale="network output x focal / 300", sky=estimator.sky)
+    return out
 
 
 def model_label(model: dict | None) -> str:

@@ -170,3 +170,11 @@ def test_bag_evaluate_runs_da3_with_the_bags_camera_info(estimator, tmp_path):
                                                              max_depth=80.0, progress=False))
     assert len(result.frames) == 2 and result.source == f"model on {topics['image']}"
     assert all(f.valid_pixels > 0 and np.isfinite(f.metrics["abs_rel"]) for f in result.frames)
+
+
+def test_provenance_names_the_focal_scale_and_sky_mode(estimator, synthetic_da3_checkpoint):
+    from depth_anything_ros.provenance import model_provenance
+
+    model = model_provenance(estimator, "da3metric-large")
+    assert (model["encoder"], model["max_depth"], model["sky"], model["input_size"]) == ("vitl", None, "invalid", RES)
+    assert model["synthetic"] and model["path"] == str(synthetic_da3_checkpoint)
