@@ -30,7 +30,7 @@ from depth_anything_ros.cli import build_parser, main
 from depth_anything_ros.estimator import DepthEstimator
 from depth_anything_ros.synthetic_weights import write_synthetic_checkpoint
 
-# proposed for the README's "Fine-tuning" section; run here with the synthetic checkpoint and a small input size
+# the README's "Fine-tuning" section; run here with the synthetic checkpoint and a small input size
 README_TRAIN = ("depth-anything-ros train sample_bag --gt-topic /camera/depth_gt_mm --checkpoint hypersim-vits "
                 "--out runs/first --steps 30")
 README_RESUME = "depth-anything-ros train --resume runs/first"
@@ -76,7 +76,7 @@ def _training_abs_rel(bag, estimator):
 def test_readme_train_lines_are_the_ones_run_here():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     lines = set(re.findall(r"^depth-anything-ros train .*$", readme, flags=re.MULTILINE))
-    assert lines <= {README_TRAIN, README_RESUME}
+    assert lines == {README_TRAIN, README_RESUME}
     for line in (README_TRAIN, README_RESUME):
         build_parser().parse_args(shlex.split(line)[1:])
 
