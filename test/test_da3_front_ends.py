@@ -178,3 +178,33 @@ def test_provenance_names_the_focal_scale_and_sky_mode(estimator, synthetic_da3_
     model = model_provenance(estimator, "da3metric-large")
     assert (model["encoder"], model["max_depth"], model["sky"], model["input_size"]) == ("vitl", None, "invalid", RES)
     assert model["synthetic"] and model["path"] == str(synthetic_da3_checkpoint)
+
+
+def test_one_batch_of_two_cameras_keeps_each_frames_focal_length(estimator):
+    image = _image(4)
+    pair = estimator.estimate_batch([image, image], "rgb8", [(FX, FX), (3 * FX, 3 * FX)])
+    single = estimator.estimate(image, "rgb8", (FX, FX))
+    valid = np.isfinite(single)
+    np.testing.assert_allclose(pair[0][valid], single[valid], rtol=1e-5)
+    np.testing.assert_allclose(pair[1][valid], 3 * single[valid], rtol=1e-5)
+    with pytest.raises(ValueError, match="one \\(fx, fy\\) per image"):
+        estimator.estimate_batch([image, image], "rgb8", [(FX, FX)])
+
+
+def test_demo_offline_runs_da3_on_its_own_synthetic_weights(tmp_path, cli):
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
+           "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    out = tmp_path / "demo"
+    result = subprocess.run([*cli, "demo", "--checkpoint", "da3metric-large", "--out", str(out), "--frames", "2",
+                             "--width", "64", "--height", "48", "--input-size", str(RES), "--device", "cpu",
+                             "--no-progress"], env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "SYNTHETIC WEIGHTS" in result.stdout and "da3metric-large not available" in result.stderr
+    assert (out / "synthetic_da3metric_large.safetensors").is_file()
+    assert json.loads((out / "report" / "metrics.json").read_text())["frames_evaluated"] == 2
+    assert len(by_topic(read_bag(out / "processed_bag"))["/camera/depth"]) == 2
