@@ -208,3 +208,18 @@ def test_demo_offline_runs_da3_on_its_own_synthetic_weights(tmp_path, cli):
     assert (out / "synthetic_da3metric_large.safetensors").is_file()
     assert json.loads((out / "report" / "metrics.json").read_text())["frames_evaluated"] == 2
     assert len(by_topic(read_bag(out / "processed_bag"))["/camera/depth"]) == 2
+
+
+def test_distorted_raw_image_takes_k_and_rectified_takes_p(estimator):
+    """With undistort on, a raw distorted image's focal is K's (what the network sees); with it off, P's."""
+    image, pipe = _image(5), FramePipeline(estimator)
+    k = (FX, 0.0, 79.5, 0.0, FX, 59.5, 0.0, 0.0, 1.0)
+    p = (1.5 * FX, 0.0, 79.5, 0.0, 0.0, 1.5 * FX, 59.5, 0.0, 0.0, 0.0, 1.0, 0.0)
+    info = CameraInfo(width=W, height=H, distortion_model="plumb_bob", d=(-0.1, 0.01, 0.0, 0.0, 0.0), k=k,
+                      r=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0), p=p)
+    raw, rect = (pipe.run([FrameInput(pixels=image, encoding="rgb8", camera_info=info, outputs=("depth",))],
+                          FrameOptions(undistort=undistort))[0].depth for undistort in (True, False))
+    expected = estimator.estimate(image, "rgb8", (FX, FX))
+    valid = np.isfinite(expected)
+    np.testing.assert_allclose(raw[valid], expected[valid], rtol=1e-6)
+    np.testing.assert_allclose(rect[valid], 1.5 * expected[valid], rtol=1e-5)
