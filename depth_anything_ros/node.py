@@ -186,7 +186,7 @@ class DepthAnythingNode(LifecycleNode):
             self._estimator = load_estimator(
                 cfg["model.checkpoint"], encoder=None if cfg["model.encoder"] == "auto" else cfg[
                     "model.encoder"], max_depth=cfg["model.max_depth"] or "auto",
-                device=cfg["device"], precision=cfg["precision"], input_size=cfg["model.input_size"],
+                device=cfg["device"], precision=cfg["precision"], input_size=cfg["model.input_size"] or None,
                 compile=node_params.compile_mode(cfg["model.compile"]), sky=cfg["model.sky"])
             self._pipeline = FramePipeline(self._estimator, allow_relative=self._runtime["scale.mode"] == "reference")
         except (CheckpointError, ValueError, RuntimeError, OSError) as exc:

@@ -57,10 +57,11 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("model.max_depth", 0.0,
               "Metric head scale in metres (hypersim 20, vkitti 80); 0 = auto: the variant's, config.json's or "
               "known from the official file name.", low=0.0, high=1000.0),
-    ParamSpec("model.input_size", 518,
-              "Network input size, a multiple of 14: the shorter image side is resized to at least this (the "
-              "official rule).",
-              low=14, high=4096),
+    ParamSpec("model.input_size", 0,
+              "Network input size, a multiple of 14; 0 = auto: the official one of the model's family, 518 for "
+              "Depth-Anything-V2 (the shorter side resized to at least this), 504 for DA3 (its process_res: the "
+              "longer side resized to at most this).",
+              low=0, high=4096),
     ParamSpec("model.sky", "invalid",
               "da3metric-large only: sky pixels (sky probability >= 0.3) are NaN in depth and absent from points "
               "(invalid), or filled with the 0.99-quantile of the other pixels' depth as the official code does.",
@@ -168,7 +169,7 @@ def validate(values: dict[str, object], colormaps: tuple[str, ...] = ()) -> str 
     if device is not None and not _DEVICE.match(str(device)):
         return f"device must be auto, cpu, cuda or cuda:N, got '{device}'"
     size = values.get("model.input_size")
-    if size is not None:
+    if size:  # 0: the family's own
         try:
             check_input_size(size)
         except ValueError as exc:

@@ -8,11 +8,12 @@ import pytest
 import torch
 from bag_helpers import SMALL, by_topic, read_bag
 
+from depth_anything_ros.bag.options import make_estimator
 from depth_anything_ros.bag.process import ProcessOptions, process_bag
 from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag
 from depth_anything_ros.camera import CameraInfo
 from depth_anything_ros.checkpoint import CheckpointError
-from depth_anything_ros.cli import main
+from depth_anything_ros.cli import build_parser, main
 from depth_anything_ros.estimator_da3 import DA3Estimator
 from depth_anything_ros.families import load_estimator
 from depth_anything_ros.geometry import points_from_cloud
@@ -124,6 +125,16 @@ def test_a_max_depth_or_another_encoder_is_refused(synthetic_da3_checkpoint):
         load_estimator(str(synthetic_da3_checkpoint), max_depth=20.0, device="cpu")
     with pytest.raises(CheckpointError, match="not encoder 'vits'"):
         load_estimator(str(synthetic_da3_checkpoint), encoder="vits", device="cpu")
+
+
+def test_without_input_size_each_family_runs_at_its_official_size(synthetic_da3_checkpoint,
+                                                                  synthetic_vits_checkpoint):
+    """No --input-size (node: model.input_size 0): DA3 at process_res 504, V2 at 518 (the official defaults)."""
+    for model_args, official in (([str(synthetic_da3_checkpoint)], 504),
+                                 ([str(synthetic_vits_checkpoint), "--model-max-depth", "20"], 518)):
+        args = build_parser().parse_args(["estimate", "x.png", "--out", "o", "--device", "cpu", "--checkpoint",
+                                          *model_args])
+        assert make_estimator(args, announce_synthetic=False).input_size == official
 
 
 def test_estimate_with_fx_and_with_fov(synthetic_da3_checkpoint, tmp_path, capsys):

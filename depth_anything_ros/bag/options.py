@@ -67,9 +67,10 @@ def add_model_options(p: argparse.ArgumentParser, inference: bool = True) -> Non
                    metavar="M",
                    help="metric head scale in metres: the largest depth the model outputs (a variant name or an "
                         "official file name implies it: 20 hypersim, 80 vkitti; needed for a renamed file)")
-    g.add_argument("--input-size", type=number(int, 14, 4096), default=518, metavar="N",
-                   help="network input size, a multiple of 14 (default 518): Depth-Anything-V2's short side, DA3's "
-                        "long side (its official process_res is 504); smaller is faster, coarser")
+    g.add_argument("--input-size", type=number(int, 14, 4096), metavar="N",
+                   help="network input size, a multiple of 14; default: the official one of the model's family, "
+                        "518 for Depth-Anything-V2 (the short side), 504 for DA3 (process_res, the long side); "
+                        "smaller is faster, coarser")
     g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     g.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
                    help="auto: fp32 on CPU, bf16/fp16 on CUDA")
@@ -137,7 +138,8 @@ def make_estimator(args: argparse.Namespace, announce_synthetic: bool = True, al
     from depth_anything_ros.preprocess import check_input_size
 
     try:
-        check_input_size(args.input_size)
+        if args.input_size is not None:
+            check_input_size(args.input_size)
     except ValueError as exc:
         raise BagError(f"invalid --input-size: {exc}") from None
     try:

@@ -89,7 +89,8 @@ def _config(args: argparse.Namespace) -> object:
         raise BagError(f"give --steps {args.steps} or --epochs {args.epochs}, not both")
     recipe = Recipe(lr=args.lr, head_lr_factor=args.head_lr_factor, betas=tuple(args.betas),
                     weight_decay=args.weight_decay, power=args.poly_power, silog_lambda=args.silog_lambda,
-                    min_depth=args.gt_min_depth, flip_p=args.flip_p, input_size=args.input_size,
+                    min_depth=args.gt_min_depth, flip_p=args.flip_p,
+                    input_size=args.input_size or Recipe.input_size,
                     batch_size=args.batch_size, epochs=args.epochs or Recipe.epochs)
     return TrainConfig(bags=[str(b) for b in args.bags], gt_topic=args.gt_topic, checkpoint=args.checkpoint,
                        image_topic=args.image_topic, encoder=args.encoder, model_max_depth=args.model_max_depth,
