@@ -14,7 +14,8 @@ from bag_helpers import INPUT_SIZE, SMALL, by_topic, depth_fields, read_bag, wri
 from depth_anything_ros import image_codec
 from depth_anything_ros.bag import messages
 from depth_anything_ros.bag.bagfile import BagError
-from depth_anything_ros.bag.evaluate import EvaluateOptions, evaluate_bag, pair_stamps
+from depth_anything_ros.bag.evaluate import EvaluateOptions, evaluate_bag
+from depth_anything_ros.bag.ground_truth import pair_stamps
 from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag
 from depth_anything_ros.cli import main
 from depth_anything_ros.estimator import DepthEstimator

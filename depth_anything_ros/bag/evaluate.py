@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import json
 import math
 import tempfile
@@ -12,10 +11,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from depth_anything_ros import image_codec
 from depth_anything_ros.bag import bagfile, messages
 from depth_anything_ros.bag.bagfile import BagError
 from depth_anything_ros.bag.frames import Frame, FrameBatcher, read_frame, stamp_text
+from depth_anything_ros.bag.ground_truth import gt_depth, paired_stamps, read_stamps, resize_to_gt
 from depth_anything_ros.bag.progress import Progress
 from depth_anything_ros.bag.process import MODEL_KEY, camera_info_history, pick_camera_info_topic
 from depth_anything_ros.camera import Intrinsics, IntrinsicsError
@@ -143,36 +142,6 @@ def _format(m: dict[str, float]) -> str:
     return ", ".join(f"{k} {m[k]:.4f}" for k in METRIC_NAMES)
 
 
-def pair_stamps(pred: list[int], gt: list[int], tolerance_ns: int) -> dict[int, int]:
-    """Prediction stamp -> nearest ground-truth stamp within tolerance (stamps in ns)."""
-    gt = sorted(set(gt))
-    pairs = {}
-    for s in set(pred):
-        i = bisect.bisect_left(gt, s)
-        near = [g for g in gt[max(i - 1, 0): i + 1] if abs(g - s) <= tolerance_ns]
-        if near:
-            pairs[s] = min(near, key=lambda g: abs(g - s))
-    return pairs
-
-
-def read_stamps(reader: object, topics: set[str]) -> dict[str, list[int]]:
-    """Header stamps (ns) of every message of the topics, in log-time order."""
-    conns = [c for c in reader.connections if c.topic in topics]
-    stamps: dict[str, list[int]] = {t: [] for t in topics}
-    for conn, _, raw in reader.messages(connections=conns):
-        stamps[conn.topic].append(messages.header_stamp(raw))
-    return stamps
-
-
-def paired_stamps(stamps: dict[str, list[int]], source: str, gt_topic: str, tolerance_s: float) -> dict[int, int]:
-    """Source stamp -> ground-truth stamp (pair_stamps); BagError saying what to try when nothing pairs."""
-    pairs = pair_stamps(stamps[source], stamps[gt_topic], round(tolerance_s * 1e9))
-    if not pairs:
-        raise BagError(f"no message of {source} has a ground-truth message on {gt_topic} with the same stamp "
-                       f"(tolerance {tolerance_s:g} s); try --stamp-tolerance")
-    return pairs
-
-
 class FrameStore:
     """Keeps each evaluated frame's arrays on disk (a temporary directory) for alignment and the report plots."""
 
@@ -193,16 +162,6 @@ class FrameStore:
     def close(self) -> None:
         """Delete the directory."""
         self._dir.cleanup()
-
-
-def gt_depth(raw: bytes | memoryview, msgtype: str, topic: str) -> np.ndarray:
-    """(H, W) float32 metres (NaN invalid) of a ground-truth depth message (16UC1 mm or 32FC1 m); BagError else."""
-    if msgtype != messages.IMAGE:
-        raise BagError(f"depth topic {topic} has type {msgtype}, expected {messages.IMAGE} (16UC1 or 32FC1)")
-    try:
-        return image_codec.depth_from_image(messages.deserialize(raw, msgtype))
-    except image_codec.ImageDecodeError as exc:
-        raise BagError(f"{topic}: {exc}") from exc
 
 
 def _source_topic(reader: object, opts: EvaluateOptions) -> tuple[str, bool]:
@@ -382,12 +341,6 @@ def _rgb_of(frame: Frame, topic: str) -> np.ndarray:
         return rgb8_of_message(frame.message)
     except ValueError as exc:
         raise BagError(f"{topic} message at {stamp_text(frame)}: {exc}") from exc
-
-
-def resize_to_gt(pred: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Prediction (H,W) resized (bilinear) to the ground truth's (h,w), as the official evaluation does."""
-    return pred if pred.shape == tuple(shape) else cv2.resize(pred, (shape[1], shape[0]),
-                                                              interpolation=cv2.INTER_LINEAR)
 
 
 def _score(index: int, stamp: int, gt_stamp: int, pred: np.ndarray, gt: np.ndarray, rgb: np.ndarray | None,

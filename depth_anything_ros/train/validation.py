@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from depth_anything_ros.bag.evaluate import resize_to_gt
+from depth_anything_ros.bag.ground_truth import resize_to_gt
 from depth_anything_ros.metrics import evaluate_frame, mean_metrics
 
 
