@@ -70,7 +70,9 @@ def add_model_options(p: argparse.ArgumentParser, inference: bool = True) -> Non
     g.add_argument("--input-size", type=number(int, 14, 4096), metavar="N",
                    help="network input size, a multiple of 14; default: the official one of the model's family, "
                         "518 for Depth-Anything-V2 (the short side), 504 for DA3 (process_res, the long side); "
-                        "smaller is faster, coarser")
+                        "smaller is faster, coarser" if inference else
+                        "side of the square training crops, a multiple of 14 (default 518, the official "
+                        "metric_depth/train.py value); the short side of the network input in validation")
     g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     g.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
                    help="auto: fp32 on CPU, bf16/fp16 on CUDA")
