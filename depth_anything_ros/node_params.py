@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
 from depth_anything_ros.pipeline import FrameOptions
-from depth_anything_ros.preprocess import check_input_size
+from depth_anything_ros.preprocess import MAX_INPUT_SIZE, check_input_size
 from depth_anything_ros.scale import SCALE_MODES, ScaleOptions
 
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
@@ -30,6 +30,7 @@ class ParamSpec:
     choices: tuple[str, ...] = ()
     runtime: bool = False  # True: takes effect on the next frame; False: on the next configure/activate
     any_type: bool = False  # True: the value may also be a bool (YAML 'true'/'false') besides the choices
+    step: int = 1  # integers: the accepted values are low, low + step, ... up to high
 
     def descriptor(self) -> ParameterDescriptor:
         """Return the ParameterDescriptor (type, description, range, read-only never) of this parameter."""
@@ -42,7 +43,7 @@ class ParamSpec:
         if isinstance(self.default, float) and self.low is not None:
             desc.floating_point_range = [FloatingPointRange(from_value=float(self.low), to_value=float(self.high))]
         elif isinstance(self.default, int) and not isinstance(self.default, bool) and self.low is not None:
-            desc.integer_range = [IntegerRange(from_value=int(self.low), to_value=int(self.high), step=1)]
+            desc.integer_range = [IntegerRange(from_value=int(self.low), to_value=int(self.high), step=self.step)]
         return desc
 
 
@@ -61,7 +62,7 @@ PARAMS: tuple[ParamSpec, ...] = (
               "Network input size, a multiple of 14; 0 = auto: the official one of the model's family, 518 for "
               "Depth-Anything-V2 (the shorter side resized to at least this), 504 for DA3 (its process_res: the "
               "longer side resized to at most this).",
-              low=0, high=4096),
+              low=0, high=14 * (MAX_INPUT_SIZE // 14), step=14),
     ParamSpec("model.sky", "invalid",
               "da3metric-large only: sky pixels (sky probability >= 0.3) are NaN in depth and absent from points "
               "(invalid), or filled with the 0.99-quantile of the other pixels' depth as the official code does.",
@@ -209,7 +210,8 @@ def allowed(spec: ParamSpec) -> str:
         return "one of " + ", ".join(spec.choices)
     if spec.low is not None:
         kind = "a number" if isinstance(spec.default, float) else "an integer"
-        return f"{kind} in [{spec.low:g}, {spec.high:g}]"
+        steps = f", a multiple of {spec.step}" if spec.step > 1 else ""
+        return f"{kind} in [{spec.low:g}, {spec.high:g}]{steps}"
     return f"a {type(spec.default).__name__}"
 
 

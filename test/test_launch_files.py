@@ -158,7 +158,7 @@ def test_the_command_launch_runs_starts_the_node(ros_env, tmp_path):
         rviz_topics = {d["Topic"]["Value"] for d in rviz if "Topic" in d}
         assert rviz_topics <= node_topics()
 
-        cam = CameraIO(client, f"/{camera}")  # default model.input_size 518: one frame is enough on a CPU
+        cam = CameraIO(client, f"/{camera}")  # default model.input_size 0: V2 runs at 518; one frame is enough on a CPU
         pixels = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
 
         def make(stamp):
