@@ -21,6 +21,7 @@ from .checkpoint import (
     resolve_variant,
 )
 from .model_da3 import FILE_PREFIX, DepthAnything3Metric
+from .synthetic_weights import random_weights
 from .variants import CHECKPOINTS, METRIC_FOCAL
 
 _MARKER = FILE_PREFIX + "backbone.pretrained.cls_token"  # a tensor only DA3 files hold
@@ -102,21 +103,7 @@ def synthetic_da3_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
     300-500 px) and sky logits N(0, 0.5^2), so that about a quarter of the pixels are sky (>= 0.3).
     """
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    out: dict[str, torch.Tensor] = {}
-    for name, shape in expected_shapes().items():
-        noise = torch.randn(shape, generator=gen, dtype=torch.float32)
-        if name.endswith(".gamma"):
-            value = 0.2 + 0.02 * noise
-        elif ".norm" in name and name.endswith(".weight"):
-            value = 1.0 + 0.1 * noise
-        elif name.endswith("pos_embed") or name.endswith("_token"):
-            value = 0.2 * noise
-        elif len(shape) >= 2:
-            fan_in = shape[0] if "resize_layers.0" in name or "resize_layers.1" in name else math.prod(shape[1:])
-            value = noise / math.sqrt(fan_in)
-        else:
-            value = 0.02 * noise
-        out[name] = value.contiguous()
+    out = random_weights(expected_shapes(), gen)
     _calibrate(out, gen)
     return out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -21,8 +22,20 @@ def synthetic_state_dict(encoder: str, seed: int = 0) -> dict[str, torch.Tensor]
     from .checkpoint import expected_shapes
 
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    out = random_weights(expected_shapes(encoder), gen)
+    _calibrate_output(out, encoder, gen)
+    return out
+
+
+def random_weights(shapes: Mapping[str, tuple[int, ...]], gen: torch.Generator) -> dict[str, torch.Tensor]:
+    """Float32 tensors of `shapes`, drawn from `gen` in order: the rule both families' synthetic weights share.
+
+    Linear/conv weights N(0, 1/fan_in) (the transposed convs' fan-in is their first dimension), LayerNorm scales
+    1 + N(0, 0.1^2), LayerScale gammas 0.2 + N(0, 0.02^2), position embeddings and tokens N(0, 0.2^2), other
+    vectors N(0, 0.02^2).
+    """
     out: dict[str, torch.Tensor] = {}
-    for name, shape in expected_shapes(encoder).items():
+    for name, shape in shapes.items():
         noise = torch.randn(shape, generator=gen, dtype=torch.float32)
         if name.endswith(".gamma"):
             value = 0.2 + 0.02 * noise
@@ -36,7 +49,6 @@ def synthetic_state_dict(encoder: str, seed: int = 0) -> dict[str, torch.Tensor]
         else:
             value = 0.02 * noise
         out[name] = value.contiguous()
-    _calibrate_output(out, encoder, gen)
     return out
 
 
