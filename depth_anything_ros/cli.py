@@ -191,7 +191,7 @@ def run_estimate(args: argparse.Namespace) -> int:
     images = [path for path in args.images if not _unreadable(path)]
     pipeline = FramePipeline(model_options.make_estimator(args))
     if args.fov is None and args.fx is None:
-        what = "metric depth and point cloud" if getattr(pipeline.estimator, "needs_focal", False) else "point cloud"
+        what = "metric depth and point cloud" if pipeline.estimator.needs_focal else "point cloud"
         print(f"note: no intrinsics given, assuming a {DEFAULT_FOV_DEG:g} degree horizontal field of view; pass "
               f"--fx --fy --cx --cy or --fov for a correct {what}", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -94,6 +94,8 @@ def _resolve_max_depth(source: Path, kind: str | None, src_max: float | None,
 class DepthEstimator:
     """One Depth-Anything-V2 model on one device and dtype; preprocessing runs on that device too."""
 
+    needs_focal = False  # True for a family whose metres come from each image's focal length (DA3Estimator)
+
     def __init__(self, checkpoint: str | os.PathLike | Mapping[str, torch.Tensor], encoder: str | None = None,
                  max_depth: float | str | None = AUTO, device: str = AUTO, precision: str = AUTO,
                  input_size: int = 518, compile: bool | str = AUTO, download: bool = True):

@@ -48,7 +48,7 @@ OUTPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=Re
 
 def _scale_text(est) -> str:
     """Return what sets the model's metres, for the activation log line."""
-    if getattr(est, "needs_focal", False):
+    if est.needs_focal:
         return f"depth x focal / 300 from camera_info, sky {est.sky}"
     return f"max depth {est.max_depth} m"
 

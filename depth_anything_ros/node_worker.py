@@ -163,7 +163,7 @@ class FrameWorker:
             topic = self._node.resolve_topic_name(node_params.camera_topic(cam.namespace, "camera_info"))
             if fov > 0:
                 then = f"using an ideal pinhole with a {fov} degree field of view (camera.fallback_fov_deg)"
-            elif getattr(self._pipeline.estimator, "needs_focal", False):
+            elif self._pipeline.estimator.needs_focal:
                 then = ("publishing nothing: the model's metric depth needs the focal length; set "
                         "camera.fallback_fov_deg to assume a field of view")
             else:

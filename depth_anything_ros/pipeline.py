@@ -227,7 +227,7 @@ class FramePipeline:
         """One forward pass for same-size frames, then each frame's outputs."""
         est = self.estimator
         focal = None
-        if getattr(est, "needs_focal", False):
+        if est.needs_focal:
             items, focal = self._with_focal(frames, results, items, options)
             if not items:
                 return

@@ -47,7 +47,7 @@ def model_provenance(estimator, requested: str | None = None) -> dict:
            "encoder": estimator.encoder, "max_depth": estimator.max_depth, "input_size": estimator.input_size,
            "precision": str(estimator.dtype).replace("torch.", ""), "device": str(estimator.device),
            "synthetic": bool(is_synthetic(path))}
-    if getattr(estimator, "needs_focal", False):  # DA3: no head scale, metres from each frame's focal length
+    if estimator.needs_focal:  # DA3: no head scale, metres from each frame's focal length
         out.update(max_depth=None, scale="network output x focal / 300", sky=estimator.sky)
     return out
 

@@ -231,7 +231,7 @@ def _evaluate(reader: object, source: str, recorded: bool, image_topic: str | No
     fit = AlignmentFit()
     batcher = FrameBatcher(opts.batch)
     infos = None  # a model whose metres need the focal length (DA3) gets camera_info as bag process pairs it
-    if pipeline is not None and getattr(pipeline.estimator, "needs_focal", False):
+    if pipeline is not None and pipeline.estimator.needs_focal:
         infos = camera_info_history(reader, pick_camera_info_topic(reader, None, source))
 
     def match() -> None:
