@@ -19,7 +19,8 @@ setup(
     ],
     # OpenCV is not listed: ROS installs take python3-opencv from rosdep, which pip cannot see as
     # opencv-python; the virtualenv (scripts/setup_venv.sh) installs opencv-python-headless.
-    # torch: the floor is depth_anything_ros/torch_support.py's MIN_TORCH (test/test_platform.py keeps them equal).
+    # torch: the floor is depth_anything_ros/models/torch_support.py's MIN_TORCH (test/test_platform.py keeps them
+    # equal).
     install_requires=["setuptools", "numpy", "torch>=2.3", "safetensors", "huggingface_hub", "rosbags", "matplotlib",
                       "pyyaml"],
     zip_safe=True,
@@ -29,7 +30,7 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "depth_anything_node = depth_anything_ros.node:main",
+            "depth_anything_node = depth_anything_ros.ros.node:main",
             "depth-anything-ros = depth_anything_ros.cli:main",
         ],
     },

@@ -207,7 +207,7 @@ _CHECKPOINT_DIR = Path(tempfile.gettempdir()) / "depth_anything_ros_bench"
 
 def synthetic_checkpoint(encoder: str, seed: int = 0) -> Path:
     """Path of a cached synthetic checkpoint with the official key names (written once per encoder and seed)."""
-    from depth_anything_ros.checkpoint import write_synthetic_checkpoint
+    from depth_anything_ros.models.synthetic_weights import write_synthetic_checkpoint
 
     _CHECKPOINT_DIR.mkdir(parents=True, exist_ok=True)
     path = _CHECKPOINT_DIR / f"synthetic_{encoder}_{seed}.pth"

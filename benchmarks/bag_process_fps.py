@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from depth_anything_ros.bag.process import ProcessOptions, process_bag
     from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag
-    from depth_anything_ros.estimator import DepthEstimator
+    from depth_anything_ros.models.v2.estimator import DepthEstimator
 
     est = DepthEstimator(checkpoint=str(common.synthetic_checkpoint(args.encoder)), encoder=args.encoder,
                          max_depth=20.0, device=args.device, input_size=args.input_size)

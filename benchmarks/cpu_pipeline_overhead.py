@@ -17,10 +17,11 @@ import cv2
 import numpy as np
 import torch
 
-from depth_anything_ros.camera import Intrinsics
-from depth_anything_ros.colorize import colorize, colormap_lut
-from depth_anything_ros.geometry import PointCloudBuilder, ray_grid
-from depth_anything_ros.image_codec import decode_compressed, decode_image, depth_image_fields
+from depth_anything_ros.frame.camera import Intrinsics
+from depth_anything_ros.frame.colorize import colorize, colormap_lut
+from depth_anything_ros.frame.geometry import PointCloudBuilder
+from depth_anything_ros.frame.image_codec import decode_compressed, decode_image, depth_image_fields
+from depth_anything_ros.frame.rays import ray_grid
 
 # Stages summed into the per-frame figure.
 FRAME_STAGES = ('decode rgb8 (padded step)', 'cloud organised rgb stride 1', 'colourise turbo', 'depth 32FC1 bytes')

@@ -43,11 +43,11 @@ def main(argv: list[str] | None = None) -> dict:
     precisions = args.precisions or (common.precisions_for(args.device) if args.device == "cuda" else ["fp32", "bf16"])
     width, height = (int(v) for v in args.resolution.split("x"))
 
-    from depth_anything_ros.checkpoint_da3 import synthetic_da3_state_dict
-    from depth_anything_ros.estimator import DepthEstimator
-    from depth_anything_ros.estimator_da3 import DA3Estimator
-    from depth_anything_ros.preprocess import network_input_size
-    from depth_anything_ros.preprocess_da3 import resize_steps
+    from depth_anything_ros.models.da3.checkpoint import synthetic_da3_state_dict
+    from depth_anything_ros.models.da3.estimator import DA3Estimator
+    from depth_anything_ros.models.da3.preprocess import resize_steps
+    from depth_anything_ros.models.image import network_input_size
+    from depth_anything_ros.models.v2.estimator import DepthEstimator
 
     net_h, net_w = resize_steps(height, width, args.process_res)[1]
     v2_size = min(net_h, net_w)

@@ -2,7 +2,7 @@
 
 A publisher process sends WxH rgb8 images with camera_info (same header) at a fixed rate, then at 1.5x the
 model-only rate (saturating the node without loading the CPU with publishing) and then as fast as it can; the
-node (depth_anything_ros.node, its own process, synthetic weights) processes them; this process subscribes to
+node (depth_anything_ros.ros.node, its own process, synthetic weights) processes them; this process subscribes to
 depth and points and measures latency = receive time - image stamp and the output rates. Model-only figures of
 the same configuration are measured first in this process, so the end-to-end / model-only ratios come from one
 run. Loopback DDS with a random ROS_DOMAIN_ID.
@@ -90,8 +90,8 @@ class Recorder:
 
     def __init__(self, cameras: int, reliable: bool):
         import rclpy
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
         from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image, PointCloud2
 
         self.node = rclpy.create_node("bench_subscriber")
@@ -171,8 +171,8 @@ def stop(proc: subprocess.Popen, timeout: float = 10.0) -> tuple[str, str]:
 
 def measure_model_only(args, checkpoint: str) -> dict:
     """Model-only p50 latency and frames/s of the node's configuration (batch = cameras), in this process."""
-    from depth_anything_ros.estimator import DepthEstimator
-    from depth_anything_ros.preprocess import network_input_size
+    from depth_anything_ros.models.image import network_input_size
+    from depth_anything_ros.models.v2.estimator import DepthEstimator
 
     width, height = (int(v) for v in args.resolution.split("x"))
     est = DepthEstimator(checkpoint=checkpoint, encoder=args.encoder, max_depth=20.0, device=args.device,
@@ -196,7 +196,7 @@ def run_graph(args, checkpoint: str, log_dir: Path, model: dict) -> list[dict]:
     env.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE", "RMW_IMPLEMENTATION")})
     cameras = "[" + ",".join(f"'{ns}'" for ns in camera_names(args.cameras)) + "]"
-    node_cmd = [sys.executable, "-m", "depth_anything_ros.node", "--ros-args",
+    node_cmd = [sys.executable, "-m", "depth_anything_ros.ros.node", "--ros-args",
                 "-p", f"model.checkpoint:={checkpoint}", "-p", f"model.encoder:={args.encoder}",
                 "-p", "model.max_depth:=20.0",
                 "-p", f"model.input_size:={args.input_size}", "-p", f"model.compile:={str(args.compile).lower()}",

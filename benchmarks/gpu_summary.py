@@ -15,7 +15,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 
-
 def table(rows: list[dict], columns: list[str], title: str) -> str:
     """Print rows as a Markdown table and return its text (no torch import, unlike _common.print_table)."""
     def cell(value: object) -> str:

@@ -21,10 +21,10 @@ CHILD = r"""
 import json, resource, sys
 import numpy as np, torch
 sys.path.insert(0, sys.argv[5])
-from depth_anything_ros.camera import CameraInfo
-from depth_anything_ros.checkpoint import write_synthetic_checkpoint
-from depth_anything_ros.estimator import DepthEstimator
-from depth_anything_ros.pipeline import OUTPUTS, FrameInput, FrameOptions, FramePipeline
+from depth_anything_ros.frame.camera import CameraInfo
+from depth_anything_ros.models.synthetic_weights import write_synthetic_checkpoint
+from depth_anything_ros.models.v2.estimator import DepthEstimator
+from depth_anything_ros.frame.pipeline import OUTPUTS, FrameInput, FrameOptions, FramePipeline
 
 def rss_mb():
     with open("/proc/self/status") as f:

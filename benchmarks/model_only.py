@@ -18,7 +18,7 @@ import torch
 
 def bench_config(est, height: int, width: int, args, batch: int = 1) -> dict:
     """Time one estimator at one camera resolution and batch size."""
-    from depth_anything_ros.preprocess import network_input_size
+    from depth_anything_ros.models.image import network_input_size
 
     net_h, net_w = network_input_size(height, width, est.input_size)
     gen = torch.Generator(device="cpu").manual_seed(0)
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.input_size, args.resolutions = 70, ["64x48"]
     compile_modes = {"off": [False], "on": [True], "both": [False, True]}[args.compile]
 
-    from depth_anything_ros.estimator import DepthEstimator
+    from depth_anything_ros.models.v2.estimator import DepthEstimator
 
     results = []
     for encoder in args.encoders:

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.input_size, args.resolution = 70, "64x48"
     width, height = (int(v) for v in args.resolution.split("x"))
 
-    from depth_anything_ros.estimator import DepthEstimator
+    from depth_anything_ros.models.v2.estimator import DepthEstimator
 
     est = DepthEstimator(checkpoint=str(common.synthetic_checkpoint(args.encoder)), encoder=args.encoder,
                          max_depth=20.0, device=args.device, precision=args.precision, input_size=args.input_size,

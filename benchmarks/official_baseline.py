@@ -22,7 +22,7 @@ from pathlib import Path
 import _common as common
 import torch
 
-from depth_anything_ros.variants import ENCODERS
+from depth_anything_ros.models.variants import ENCODERS
 
 _COMPOSE_SHIM = '''
 class Compose:
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         args.input_size, args.resolutions = 70, ["64x48"]
 
-    from depth_anything_ros.estimator import DepthEstimator
+    from depth_anything_ros.models.v2.estimator import DepthEstimator
 
     results = []
     with tempfile.TemporaryDirectory() as shim_dir:

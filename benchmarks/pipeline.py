@@ -3,7 +3,7 @@
 The node's per-frame work, stage by stage: decode the Image bytes (image_codec), upload them
 (DepthEstimator.upload), run DepthEstimator.estimate_raw, copy the depth image back, build the organised
 xyz+rgb cloud (PointCloudBuilder), colourise (LUT on the device), and wrap the buffers into sensor_msgs
-messages (ros_adapter, when sensor_msgs is importable). Each stage is timed on its own (CUDA synchronised);
+messages (ros_messages, when sensor_msgs is importable). Each stage is timed on its own (CUDA synchronised);
 `total` is timed separately without intermediate synchronisation. `non_model` = the sum of the stage p50s other
 than estimate_tensor; `preprocess_upsample` = estimate_tensor - the network forward alone at the same input size
 (the two timed call by call in alternation).
@@ -32,10 +32,11 @@ class Pipeline:
     """The node's per-frame work on one estimator, with per-stage timing."""
 
     def __init__(self, est, width: int, height: int, stride: int = 1):
-        from depth_anything_ros.camera import Intrinsics
-        from depth_anything_ros.colorize import colormap_lut
-        from depth_anything_ros.geometry import PointCloudBuilder, ray_grid
-        from depth_anything_ros.preprocess import to_rgb8
+        from depth_anything_ros.frame.camera import Intrinsics
+        from depth_anything_ros.frame.colorize import colormap_lut
+        from depth_anything_ros.frame.geometry import PointCloudBuilder
+        from depth_anything_ros.frame.rays import ray_grid
+        from depth_anything_ros.models.image import to_rgb8
 
         self.est, self.stride, self.to_rgb8 = est, stride, to_rgb8
         intr = Intrinsics.from_fov(width, height, 70.0)
@@ -43,17 +44,18 @@ class Pipeline:
         self.builder = PointCloudBuilder()
         self.lut = colormap_lut("turbo")
         try:
-            from depth_anything_ros import ros_adapter
             from std_msgs.msg import Header
+
+            from depth_anything_ros.ros import messages as ros_messages
         except ImportError:  # no ROS message packages: stop at the finished buffers
-            self.ros_adapter = None
+            self.ros_messages = None
         else:
-            self.ros_adapter, self.header = ros_adapter, Header(frame_id="camera_optical_frame")
+            self.ros_messages, self.header = ros_messages, Header(frame_id="camera_optical_frame")
 
     def run(self, msg, timer=None) -> int:
         """Process one message; `timer(stage)` is called after each stage. Returns the bytes produced."""
-        from depth_anything_ros.colorize import colorize
-        from depth_anything_ros.image_codec import decode_image, depth_image_fields
+        from depth_anything_ros.frame.colorize import colorize
+        from depth_anything_ros.frame.image_codec import decode_image, depth_image_fields
 
         tick = timer or (lambda stage: None)
         image, encoding = decode_image(msg)
@@ -70,11 +72,11 @@ class Pipeline:
         tick("cloud")
         colored = colorize(depth, 0.0, self.est.max_depth or 1.0, self.lut).cpu().numpy()
         tick("colorize")
-        if self.ros_adapter is not None:
-            self.ros_adapter.depth_msg(self.header, np.frombuffer(depth_fields["data"], np.float32).reshape(
+        if self.ros_messages is not None:
+            self.ros_messages.depth_msg(self.header, np.frombuffer(depth_fields["data"], np.float32).reshape(
                 depth_fields["height"], depth_fields["width"]))
-            self.ros_adapter.cloud_msg(self.header, cloud)
-            self.ros_adapter.rgb_msg(self.header, colored)
+            self.ros_messages.cloud_msg(self.header, cloud)
+            self.ros_messages.rgb_msg(self.header, colored)
             tick("messages")
         return len(depth_fields["data"]) + len(cloud.data) + colored.nbytes
 
@@ -100,7 +102,7 @@ class StageTimer:
 
 def bench_resolution(est, height: int, width: int, args) -> dict:
     """Per-stage and total figures of the pipeline at one camera resolution."""
-    from depth_anything_ros.preprocess import network_input_size
+    from depth_anything_ros.models.image import network_input_size
 
     pipe = Pipeline(est, width, height, stride=args.stride)
     msg = image_message(common.synthetic_image(height, width), args.encoding)
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         args.input_size, args.resolutions = 70, ["64x48"]
 
-    from depth_anything_ros.estimator import DepthEstimator
+    from depth_anything_ros.models.v2.estimator import DepthEstimator
 
     est = DepthEstimator(checkpoint=str(common.synthetic_checkpoint(args.encoder)), encoder=args.encoder,
                          max_depth=20.0, device=args.device, precision=args.precision, input_size=args.input_size,

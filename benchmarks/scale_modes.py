@@ -15,11 +15,17 @@ import numpy as np
 import torch
 
 from depth_anything_ros.bag.sample import SampleConfig, camera_pose, render
-from depth_anything_ros.camera import CameraInfo
-from depth_anything_ros.estimator import DepthEstimator
-from depth_anything_ros.geometry import ray_grid
-from depth_anything_ros.pipeline import FrameInput, FrameOptions, FramePipeline
-from depth_anything_ros.scale import ScaleOptions, ScaleTracker, fit_ground_plane, fit_reference_scale, fit_relative
+from depth_anything_ros.frame.camera import CameraInfo
+from depth_anything_ros.frame.pipeline import FrameInput, FrameOptions, FramePipeline
+from depth_anything_ros.frame.rays import ray_grid
+from depth_anything_ros.frame.scale import (
+    ScaleOptions,
+    ScaleTracker,
+    fit_ground_plane,
+    fit_reference_scale,
+    fit_relative,
+)
+from depth_anything_ros.models.v2.estimator import DepthEstimator
 
 REFERENCE = ScaleOptions(mode="reference", min_reference_depth=0.05, max_reference_depth=100.0)
 

@@ -9,37 +9,20 @@ read or written) raised by a handler are printed as one line and exit with code 
 
 import argparse
 import difflib
-import math
-import os
 import sys
-from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
-import cv2
-import numpy as np
+from depth_anything_ros import cli_options
+from depth_anything_ros.bag import commands as bag_commands
+from depth_anything_ros.bag import demo as bag_demo
+from depth_anything_ros.bag.bagfile import BagError
+from depth_anything_ros.cli_options import DEFAULT_FOV_DEG, PROG, CommandError
+from depth_anything_ros.models.checkpoint_io import CheckpointError
+from depth_anything_ros.train import options as train_options
 
-from .bag import commands as bag_commands
-from .bag import options as model_options
-from .bag import demo as bag_demo
-from .bag.bagfile import BagError
-from . import image_codec
-from .camera import CameraInfo
-from .checkpoint import CheckpointError
-from .colorize import colormap_lut
-from .export import write_depth_npy, write_depth_png_mm, write_depth_tiff, write_ply, write_preview_png
-from .geometry import points_from_cloud
-from .pipeline import FrameInput, FramePipeline
-
-PROG = "depth-anything-ros"
-DEFAULT_FOV_DEG = 60.0
 # flags of earlier versions -> the flags that took over their meanings (one flag, one meaning in every subcommand)
 RENAMED_FLAGS = {"--max-depth": ("--model-max-depth", "--cloud-max-depth", "--gt-max-depth"),
                  "--min-depth": ("--cloud-min-depth", "--gt-min-depth"), "--max-depth-cloud": ("--cloud-max-depth",)}
-
-
-class CommandError(Exception):
-    """A problem with the user's input, reported as one line with exit code 2."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -60,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _register_estimate(subparsers)
     bag_commands.register(subparsers)
+    train_options.register(subparsers)
     bag_demo.register(subparsers)
     return parser
 
@@ -77,162 +61,23 @@ def _register_estimate(subparsers) -> None:
                     "given twice is an error. Frames go through the same pipeline as the node and bag process. A "
                     "file that cannot be used is reported and skipped; the exit code is then 2.")
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files (any format OpenCV reads)")
-    model_options.add_model_options(p)
+    cli_options.add_model_options(p)
     cam = p.add_argument_group("intrinsics", "pinhole intrinsics of the images in pixels: all of --fx --fy --cx "
                                              f"--cy, or --fov; neither means --fov {DEFAULT_FOV_DEG:g}")
     for name in ("fx", "fy", "cx", "cy"):
         cam.add_argument(f"--{name}", type=float)
     cam.add_argument("--fov", type=float, metavar="DEG", help="horizontal field of view in degrees")
-    model_options.add_frame_options(p, cloud_layout=False)
+    cli_options.add_frame_options(p, cloud_layout=False)
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output directory (created if needed)")
     p.add_argument("--format", choices=("tiff", "npy"), default="tiff", help="float depth file format")
     p.set_defaults(func=run_estimate)
 
 
-def _camera_info_source(args: argparse.Namespace):
-    """Return a function (width, height) -> camera.CameraInfo from the intrinsics options, or raise CommandError."""
-    explicit = {name: getattr(args, name) for name in ("fx", "fy", "cx", "cy")}
-    given = [name for name, value in explicit.items() if value is not None]
-    if given and args.fov is not None:
-        raise CommandError("give either --fx --fy --cx --cy or --fov, not both")
-    if given:
-        if len(given) < 4:
-            missing = " ".join(f"--{name}" for name in explicit if explicit[name] is None)
-            raise CommandError(f"incomplete intrinsics: also give {missing}")
-        if not all(math.isfinite(value) for value in explicit.values()) or explicit["fx"] <= 0 or explicit["fy"] <= 0:
-            raise CommandError(f"invalid intrinsics: need fx, fy > 0 and finite cx, cy, got {explicit}")
-        return lambda width, height: CameraInfo.pinhole(width, height, **explicit)
-    fov = DEFAULT_FOV_DEG if args.fov is None else args.fov
-    if not 0.0 < fov < 180.0:
-        raise CommandError(f"invalid --fov {fov:g}: the horizontal field of view must be between 0 and 180 degrees")
-    return lambda width, height: CameraInfo.from_fov(width, height, fov)
-
-
-def output_names(paths: list[Path]) -> list[str]:
-    """Output name (the NAME of NAME_depth.tiff ...) of each input, distinct; CommandError when that is impossible.
-
-    NAME is the file's stem; inputs sharing a stem are named after their path below their common folder with
-    '/' and '.' as '_' (a.png, a.jpg -> a_png, a_jpg; x/f.png, y/f.png -> x_f_png, y_f_png).
-    """
-    resolved = [Path(os.path.abspath(p)) for p in paths]
-    twice = [p for p, n in Counter(resolved).items() if n > 1]
-    if twice:
-        raise CommandError(f"image {twice[0]} is given more than once; each input writes its own outputs")
-    names = [p.stem for p in resolved]
-    for stem, count in Counter(names).items():
-        if count > 1:
-            group = [i for i, path in enumerate(resolved) if path.stem == stem]
-            common = Path(os.path.commonpath([resolved[i] for i in group]))
-            for i in group:
-                names[i] = "_".join(resolved[i].relative_to(common).parts).replace(".", "_")
-    clash = [name for name, count in Counter(names).items() if count > 1]
-    if clash:
-        inputs = [str(p) for p, name in zip(paths, names, strict=True) if name == clash[0]]
-        raise CommandError(f"images {' and '.join(inputs)} would write the same outputs ({clash[0]}_depth...); "
-                           "rename one or run them with different --out directories")
-    return names
-
-
-def _unreadable(path: Path) -> str:
-    """Return why `path` cannot be an image file (cheap checks, before the model loads), or ''."""
-    if path.is_dir():
-        return f"cannot read image {path}: it is a directory, not an image file"
-    if not path.is_file():
-        return f"cannot read image {path}: no such file"
-    if not cv2.haveImageReader(str(path)):
-        return f"cannot read image {path}: not an image format OpenCV can decode"
-    return ""
-
-
-def _read_image(path: Path) -> tuple[np.ndarray, str]:
-    """Decode an image file as the node decodes a CompressedImage: (H, W[, C]) array and its encoding."""
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # a damaged file: our one line, not OpenCV's too
-    try:
-        return image_codec.decode_encoded(np.fromfile(path, np.uint8), f"file {path.name}")
-    finally:
-        cv2.utils.logging.setLogLevel(level)
-
-
-def _frames(paths: list[Path], size: int, camera_info_for):
-    """Yield lists of (path, FrameInput) in input order, at most `size` long; unreadable files as (path, error)."""
-    batch = []
-    for path in paths:
-        try:
-            pixels, encoding = _read_image(path)
-        except (OSError, ValueError) as exc:
-            yield [(path, f"cannot read image {path}: {exc}")]
-            continue
-        height, width = pixels.shape[:2]
-        batch.append((path, FrameInput(camera="files", pixels=pixels, encoding=encoding,
-                                       camera_info=camera_info_for(width, height),
-                                       outputs=("depth", "points", "rgb"))))
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def run_estimate(args: argparse.Namespace) -> int:
-    """Estimate and write depth, preview and point cloud for every image; 2 when a file could not be used."""
-    camera_info_for = _camera_info_source(args)
-    if args.batch < 1:
-        raise CommandError(f"invalid --batch {args.batch}: must be at least 1")
-    if args.out.exists() and not args.out.is_dir():
-        raise CommandError(f"--out {args.out} is a file; give a directory (created if needed)")
-    options = replace(model_options.frame_options(args), cloud_organized=False)
-    names = dict(zip(args.images, output_names(args.images), strict=True))
-    unreadable = [reason for reason in map(_unreadable, args.images) if reason]
-    if len(unreadable) == len(args.images):
-        raise CommandError("; ".join(unreadable))
-    for reason in unreadable:
-        print(f"{PROG}: error: {reason}", file=sys.stderr)
-    images = [path for path in args.images if not _unreadable(path)]
-    pipeline = FramePipeline(model_options.make_estimator(args))
-    if args.fov is None and args.fx is None:
-        what = "metric depth and point cloud" if pipeline.estimator.needs_focal else "point cloud"
-        print(f"note: no intrinsics given, assuming a {DEFAULT_FOV_DEG:g} degree horizontal field of view; pass "
-              f"--fx --fy --cx --cy or --fov for a correct {what}", file=sys.stderr)
-    args.out.mkdir(parents=True, exist_ok=True)
-    lut = colormap_lut(options.colormap)
-    failed = len(unreadable)
-    for batch in _frames(images, args.batch, camera_info_for):
-        inputs = [(path, item) for path, item in batch if isinstance(item, FrameInput)]
-        for _, item in batch:
-            if isinstance(item, str):
-                failed += 1
-                print(f"{PROG}: error: {item}", file=sys.stderr)
-        results = pipeline.run([item for _, item in inputs], options)
-        for (path, _), result in zip(inputs, results, strict=True):
-            if result.problems:
-                failed += 1
-                print(f"{PROG}: error: {path}: " + "; ".join(p.text() for p in result.problems), file=sys.stderr)
-                continue
-            _write_outputs(args, path, names[path], result, lut, pipeline.colour_range(options))
-    if failed:
-        if len(args.images) > 1:
-            print(f"{PROG}: error: {failed} of {len(args.images)} images could not be processed (see above)",
-                  file=sys.stderr)
-        return 2
-    return 0
+    """Run `estimate` (torch and OpenCV load here, not for every subcommand)."""
+    from depth_anything_ros import estimate
 
-
-def _write_outputs(args: argparse.Namespace, path: Path, name: str, result, lut,
-                   colour_range: tuple[float, float]) -> None:
-    """Write the depth file, the millimetre PNG, the preview and the PLY of one image as NAME_depth.tiff ..."""
-    depth, cloud = result.depth, result.cloud
-    height, width = depth.shape
-    points, colors = points_from_cloud(cloud.data, cloud.height, cloud.width, cloud.point_step, cloud.fields)
-    outputs = [args.out / f"{name}_depth.{args.format}", args.out / f"{name}_depth_mm.png",
-               args.out / f"{name}_preview.png", args.out / f"{name}.ply"]
-    (write_depth_tiff if args.format == "tiff" else write_depth_npy)(outputs[0], depth)
-    write_depth_png_mm(outputs[1], depth)
-    write_preview_png(outputs[2], result.rgb, depth, lut, *colour_range)
-    write_ply(outputs[3], points.reshape(-1, 3), None if colors is None else colors.reshape(-1, 3))
-    valid = depth[np.isfinite(depth) & (depth > 0)]
-    summary = f"depth {valid.min():.2f}-{valid.max():.2f} m" if valid.size else "no valid depth"
-    print(f"{path}: {width}x{height}, {summary}, {cloud.width} points -> {', '.join(str(p) for p in outputs)}")
+    return estimate.run_estimate(args)
 
 
 def _chosen_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:

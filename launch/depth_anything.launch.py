@@ -7,13 +7,14 @@ image_transport: compressed) and `<camera>/<camera_info>`, and publishes `<camer
 `<camera>/points` and `<camera>/depth/colored`. Every other setting lives in the params file (`params_file:=...`).
 """
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
 
 PACKAGE = "depth_anything_ros"
 

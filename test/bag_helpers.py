@@ -57,7 +57,7 @@ def write_bag(path: Path, records: list[tuple[str, str, int, object]], storage: 
 
 def depth_fields(depth: np.ndarray, encoding: str) -> dict:
     """Image fields of (H,W) metres (NaN invalid) as 32FC1 metres or 16UC1 millimetres."""
-    from depth_anything_ros import image_codec
     from depth_anything_ros.bag.sample import depth_mm_fields
+    from depth_anything_ros.frame import image_codec
 
     return image_codec.depth_image_fields(depth) if encoding == "32FC1" else depth_mm_fields(depth)

@@ -14,7 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def synthetic_vits_checkpoint(tmp_path_factory) -> Path:
     """Official-layout vits state_dict with deterministic random weights, written once per session."""
-    from depth_anything_ros.checkpoint import write_synthetic_checkpoint
+    from depth_anything_ros.models.synthetic_weights import write_synthetic_checkpoint
 
     return write_synthetic_checkpoint(tmp_path_factory.mktemp("checkpoints") / "synthetic_vits.pth", "vits", seed=0)
 
@@ -51,6 +51,6 @@ def cli() -> list[str]:
 @pytest.fixture(scope="session")
 def synthetic_da3_checkpoint(tmp_path_factory) -> Path:
     """Official-format DA3METRIC-LARGE model.safetensors, deterministic random weights (1.3 GB), once per session."""
-    from depth_anything_ros.checkpoint_da3 import write_synthetic_da3_checkpoint
+    from depth_anything_ros.models.da3.checkpoint import write_synthetic_da3_checkpoint
 
     return write_synthetic_da3_checkpoint(tmp_path_factory.mktemp("da3") / "model.safetensors", seed=0)

@@ -24,7 +24,7 @@ WAIT_S = 60.0  # generous: CPU shared with other work; tests never assert on spe
 def node_command(namespace: str, checkpoint, *params: str, params_file: Path = CONFIG) -> list[str]:
     """Return what launch runs for the node: params file, then `-p` overrides, then the namespace remap."""
     overrides = [arg for p in (f"model.checkpoint:={checkpoint}", *params) for arg in ("-p", p)]
-    return [sys.executable, "-m", "depth_anything_ros.node", "--ros-args", "--params-file", str(params_file),
+    return [sys.executable, "-m", "depth_anything_ros.ros.node", "--ros-args", "--params-file", str(params_file),
             *overrides, "-r", f"__ns:={namespace}"]
 
 

@@ -26,7 +26,7 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from depth_anything_ros.bag import bagfile, definitions, messages
 from depth_anything_ros.bag.bagfile import BagError
 from depth_anything_ros.bag.process import ProcessOptions, process_bag
-from depth_anything_ros.estimator import DepthEstimator
+from depth_anything_ros.models.v2.estimator import DepthEstimator
 
 W, H, FRAMES = SMALL["width"], SMALL["height"], 3
 STAMP0 = 1_700_000_000_000_000_000

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from bag_helpers import INPUT_SIZE, SMALL, by_topic, depth_fields, read_bag, write_bag
 
-from depth_anything_ros import image_codec
 from depth_anything_ros.bag import messages
 from depth_anything_ros.bag.bagfile import BagError
 from depth_anything_ros.bag.evaluate import EvaluateOptions, evaluate_bag
 from depth_anything_ros.bag.ground_truth import pair_stamps
 from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag
 from depth_anything_ros.cli import main
-from depth_anything_ros.estimator import DepthEstimator
+from depth_anything_ros.frame import image_codec
+from depth_anything_ros.models.v2.estimator import DepthEstimator
 
 MAX_DEPTH = 5.0  # part of the sample room is farther: those pixels must be ignored
 

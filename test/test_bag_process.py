@@ -13,16 +13,17 @@ import numpy as np
 import pytest
 from bag_helpers import INPUT_SIZE, SMALL, by_topic, read_bag, write_bag
 
-from depth_anything_ros import image_codec
 from depth_anything_ros.bag import messages
 from depth_anything_ros.bag.bagfile import BagError
 from depth_anything_ros.bag.process import ProcessOptions, process_bag
 from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag
-from depth_anything_ros.camera import Intrinsics
 from depth_anything_ros.cli import main
-from depth_anything_ros.estimator import DepthEstimator
-from depth_anything_ros.pipeline import FrameOptions
-from depth_anything_ros.geometry import points_from_cloud, ray_grid
+from depth_anything_ros.frame import image_codec
+from depth_anything_ros.frame.camera import Intrinsics
+from depth_anything_ros.frame.geometry import points_from_cloud
+from depth_anything_ros.frame.pipeline import FrameOptions
+from depth_anything_ros.frame.rays import ray_grid
+from depth_anything_ros.models.v2.estimator import DepthEstimator
 
 OUT_TYPES = {"/camera/depth": messages.IMAGE, "/camera/depth/camera_info": messages.CAMERA_INFO,
              "/camera/points": messages.POINT_CLOUD2, "/camera/depth/colored": messages.IMAGE}

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 from bag_helpers import SMALL, by_topic, read_bag
 
-from depth_anything_ros import image_codec
 from depth_anything_ros.bag import messages
 from depth_anything_ros.bag.bagfile import BagError
 from depth_anything_ros.bag.sample import BOXES, ROOM_HI, ROOM_LO, SampleConfig, camera_pose, write_sample_bag
-from depth_anything_ros.camera import Intrinsics
 from depth_anything_ros.cli import main
-from depth_anything_ros.geometry import ray_grid
+from depth_anything_ros.frame import image_codec
+from depth_anything_ros.frame.camera import Intrinsics
+from depth_anything_ros.frame.rays import ray_grid
 
 
 def _surface_distance(points: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from rosbags.typesys import Stores, get_typestore
 
-from depth_anything_ros.camera import Intrinsics
+from depth_anything_ros.frame.camera import Intrinsics
 
 sensor_msgs = pytest.importorskip('sensor_msgs.msg')
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)

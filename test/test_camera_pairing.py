@@ -4,19 +4,14 @@ import numpy as np
 import pytest
 from bag_helpers import INPUT_SIZE, by_topic, read_bag, write_bag
 
-from depth_anything_ros import image_codec
 from depth_anything_ros.bag import bagfile, messages
 from depth_anything_ros.bag.bagfile import BagError
-from depth_anything_ros.bag.process import (
-    ProcessOptions,
-    check_namespace,
-    output_topics,
-    pick_camera_info_topic,
-    process_bag,
-)
-from depth_anything_ros.camera import CameraInfo
+from depth_anything_ros.bag.process import ProcessOptions, output_topics, pick_camera_info_topic, process_bag
+from depth_anything_ros.bag.bagfile import check_namespace
 from depth_anything_ros.cli import main
-from depth_anything_ros.estimator import DepthEstimator
+from depth_anything_ros.frame import image_codec
+from depth_anything_ros.frame.camera import CameraInfo
+from depth_anything_ros.models.v2.estimator import DepthEstimator
 
 W, H, FRAMES = 64, 48, 2
 COLOR = "/device_0/sensor_1/Color_0"

@@ -8,16 +8,15 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from depth_anything_ros.checkpoint import (
-    CheckpointError,
+from depth_anything_ros.models.checkpoint_io import CheckpointError
+from depth_anything_ros.models.synthetic_weights import synthetic_state_dict, write_synthetic_checkpoint
+from depth_anything_ros.models.v2.checkpoint import (
     from_hf_state_dict,
     load_checkpoint,
     load_state_dict,
-    synthetic_state_dict,
     to_hf_state_dict,
-    write_synthetic_checkpoint,
 )
-from depth_anything_ros.variants import CHECKPOINTS
+from depth_anything_ros.models.variants import CHECKPOINTS
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from ply_reader import read_ply
 
 from depth_anything_ros.cli import main
-from depth_anything_ros.estimator import DepthEstimator
-from ply_reader import read_ply
+from depth_anything_ros.models.v2.estimator import DepthEstimator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INPUT_SIZE = 70
@@ -128,8 +128,8 @@ def test_unreadable_inputs_exit_2_without_traceback(cli, synthetic_vits_checkpoi
 
 @pytest.mark.parametrize("flag, compiled", [("auto", False), ("off", False), ("on", True)])  # auto: off on CPU
 def test_compile_option_reaches_the_estimator(flag, compiled, synthetic_vits_checkpoint):
-    from depth_anything_ros.bag.options import make_estimator
     from depth_anything_ros.cli import build_parser
+    from depth_anything_ros.cli_options import make_estimator
 
     args = build_parser().parse_args(["estimate", "x.png", "--out", "o", "--checkpoint", str(synthetic_vits_checkpoint),
                                       "--model-max-depth", "20", "--input-size", "70", "--compile", flag])

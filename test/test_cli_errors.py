@@ -11,8 +11,10 @@ import pytest
 from bag_helpers import SMALL
 
 from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag
-from depth_anything_ros.cli import CommandError, main, output_names
-from depth_anything_ros.variants import CHECKPOINTS
+from depth_anything_ros.cli import main
+from depth_anything_ros.cli_options import CommandError
+from depth_anything_ros.estimate import output_names
+from depth_anything_ros.models.variants import CHECKPOINTS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PYTHON_WORDING = ("max_depth=", "encoder='", "max_depth ", "Traceback")

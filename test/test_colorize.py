@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from depth_anything_ros.colorize import COLORMAPS, color_bar, colorize, colormap_lut
+from depth_anything_ros.frame.colorize import COLORMAPS, color_bar, colorize, colormap_lut
 
 
 @pytest.mark.parametrize('name', ['turbo', 'jet', 'viridis', 'inferno', 'magma', 'plasma', 'TURBO'])

@@ -8,18 +8,18 @@ import pytest
 import torch
 from bag_helpers import SMALL, by_topic, read_bag
 
-from depth_anything_ros.bag.options import make_estimator
 from depth_anything_ros.bag.process import ProcessOptions, process_bag
 from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag
-from depth_anything_ros.camera import CameraInfo
-from depth_anything_ros.checkpoint import CheckpointError
 from depth_anything_ros.cli import build_parser, main
-from depth_anything_ros.estimator_da3 import DA3Estimator
-from depth_anything_ros.families import load_estimator
-from depth_anything_ros.geometry import points_from_cloud
-from depth_anything_ros.image_codec import decode_image, depth_from_image
-from depth_anything_ros.pipeline import FrameInput, FrameOptions, FramePipeline
-from depth_anything_ros.preprocess_da3 import SKY_THRESHOLD
+from depth_anything_ros.cli_options import make_estimator
+from depth_anything_ros.frame.camera import CameraInfo
+from depth_anything_ros.frame.geometry import points_from_cloud
+from depth_anything_ros.frame.image_codec import decode_image, depth_from_image
+from depth_anything_ros.frame.pipeline import FrameInput, FrameOptions, FramePipeline
+from depth_anything_ros.models.checkpoint_io import CheckpointError
+from depth_anything_ros.models.da3.estimator import DA3Estimator
+from depth_anything_ros.models.da3.preprocess import SKY_THRESHOLD
+from depth_anything_ros.models.registry import load_estimator
 
 RES = 70
 H, W = 120, 160
@@ -65,7 +65,7 @@ def test_depth_is_network_output_times_focal_over_300(estimator):
     raw = estimator.upload([_image()])
     metric, sky = estimator.network_outputs(raw, "rgb8", [(FX, FX)])
     with torch.no_grad():
-        from depth_anything_ros.preprocess_da3 import network_input
+        from depth_anything_ros.models.da3.preprocess import network_input
 
         depth, sky_net = estimator.model(network_input(_image(), RES)[None])
     np.testing.assert_array_equal(sky, sky_net)
@@ -184,7 +184,7 @@ def test_bag_evaluate_runs_da3_with_the_bags_camera_info(estimator, tmp_path):
 
 
 def test_provenance_names_the_focal_scale_and_sky_mode(estimator, synthetic_da3_checkpoint):
-    from depth_anything_ros.provenance import model_provenance
+    from depth_anything_ros.frame.provenance import model_provenance
 
     model = model_provenance(estimator, "da3metric-large")
     assert (model["encoder"], model["max_depth"], model["sky"], model["input_size"]) == ("vitl", None, "invalid", RES)

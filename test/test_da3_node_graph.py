@@ -8,7 +8,6 @@ import time
 
 import numpy as np
 import pytest
-
 from graph_harness import (
     CameraIO,
     GraphClient,
@@ -49,7 +48,7 @@ def node(ros_env, synthetic_da3_checkpoint, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference(synthetic_da3_checkpoint):
-    from depth_anything_ros.estimator_da3 import DA3Estimator
+    from depth_anything_ros.models.da3.estimator import DA3Estimator
 
     return DA3Estimator(synthetic_da3_checkpoint, device="cpu", precision="fp32", input_size=INPUT_SIZE)
 

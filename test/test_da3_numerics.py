@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from depth_anything_ros.checkpoint_da3 import expected_shapes, load_da3_state_dict, synthetic_da3_state_dict
-from depth_anything_ros.model_da3 import DepthAnything3Metric, metric_depth
-from depth_anything_ros.preprocess_da3 import network_focal, network_input, official_fill, resize_steps
+from depth_anything_ros.models.da3.checkpoint import expected_shapes, load_da3_state_dict, synthetic_da3_state_dict
+from depth_anything_ros.models.da3.network import DepthAnything3Metric, metric_depth
+from depth_anything_ros.models.da3.preprocess import network_focal, network_input, official_fill, resize_steps
 
 DATA = Path(__file__).parent / "data"
 REF = np.load(DATA / "da3_reference" / "da3_reference.npz")

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from depth_anything_ros.checkpoint import CheckpointError, synthetic_state_dict, write_synthetic_checkpoint
-from depth_anything_ros.estimator import DepthEstimator, resolve_device, resolve_precision
+from depth_anything_ros.models.checkpoint_io import CheckpointError
+from depth_anything_ros.models.synthetic_weights import synthetic_state_dict, write_synthetic_checkpoint
+from depth_anything_ros.models.v2.estimator import DepthEstimator, resolve_device, resolve_precision
 
 INPUT = 70  # small network input keeps these CPU tests fast
 
@@ -165,7 +166,7 @@ def test_bf16_on_cpu_is_close_to_fp32(state, est, rgb):
 def test_compile_logs_each_new_shape_and_matches_eager(state, rgb, caplog):
     kwargs = {"max_depth": 20.0, "device": "cuda", "precision": "fp32", "input_size": INPUT}
     est = DepthEstimator(state, compile=True, **kwargs)
-    with caplog.at_level(logging.INFO, logger="depth_anything_ros.estimator"):
+    with caplog.at_level(logging.INFO, logger="depth_anything_ros.models.v2.estimator"):
         first = est.estimate(rgb)
         est.estimate(rgb)
         est.estimate(np.ascontiguousarray(rgb[:, :40]))

@@ -4,17 +4,17 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from ply_reader import read_ply
 
-from depth_anything_ros.colorize import colormap_lut
-from depth_anything_ros.export import (
-    depth_to_millimetres,
+from depth_anything_ros.frame.colorize import colormap_lut
+from depth_anything_ros.frame.files import (
     write_depth_npy,
     write_depth_png_mm,
     write_depth_tiff,
     write_ply,
     write_preview_png,
 )
-from ply_reader import read_ply
+from depth_anything_ros.frame.image_codec import depth_to_millimetres
 
 
 def random_depth(shape=(30, 40), seed=0):

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from depth_anything_ros.frame_slot import LatestFrameSlots
+from depth_anything_ros.ros.frame_slot import LatestFrameSlots
 
 
 def test_newest_frame_wins_and_replaced_frames_are_dropped():

@@ -17,15 +17,15 @@ import cv2
 import numpy as np
 import pytest
 from bag_helpers import by_topic, read_bag, write_bag
-from graph_harness import serving_node, set_params, CameraIO, GraphClient, camera_info_msg, cloud_arrays, image_msg
+from graph_harness import CameraIO, GraphClient, camera_info_msg, cloud_arrays, image_msg, serving_node, set_params
+from ply_reader import read_ply
 
-from depth_anything_ros import image_codec
 from depth_anything_ros.bag import messages
 from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag
-from depth_anything_ros.camera import CameraInfo
-from depth_anything_ros.checkpoint import write_synthetic_checkpoint
 from depth_anything_ros.cli import main
-from ply_reader import read_ply
+from depth_anything_ros.frame import image_codec
+from depth_anything_ros.frame.camera import CameraInfo
+from depth_anything_ros.models.synthetic_weights import write_synthetic_checkpoint
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INPUT_SIZE = 70

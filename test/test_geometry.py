@@ -7,15 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from depth_anything_ros.camera import Intrinsics
-from depth_anything_ros.geometry import (
-    FLOAT32,
-    POINT_STEP,
-    CloudBuffer,
-    PointCloudBuilder,
-    points_from_cloud,
-    ray_grid,
-)
+from depth_anything_ros.frame.camera import Intrinsics
+from depth_anything_ros.frame.geometry import FLOAT32, POINT_STEP, CloudBuffer, PointCloudBuilder, points_from_cloud
+from depth_anything_ros.frame.rays import ray_grid
 
 sensor_msgs = pytest.importorskip('sensor_msgs.msg')
 

@@ -22,7 +22,7 @@ INPUT_SIZE = 140
 
 
 def make_estimator(checkpoint, device, precision="fp32", compile=False):
-    from depth_anything_ros.estimator import DepthEstimator
+    from depth_anything_ros.models.v2.estimator import DepthEstimator
 
     return DepthEstimator(checkpoint=str(checkpoint), encoder="vits", max_depth=MAX_DEPTH, device=device,
                           precision=precision, input_size=INPUT_SIZE, compile=compile)
@@ -146,8 +146,9 @@ def test_batch_on_cuda_equals_single_frames(cuda_fp32, no_tf32):
 
 @pytest.mark.parametrize("organized", [True, False])
 def test_cloud_on_device_equals_cloud_on_cpu(organized):
-    from depth_anything_ros.camera import Intrinsics
-    from depth_anything_ros.geometry import PointCloudBuilder, ray_grid
+    from depth_anything_ros.frame.camera import Intrinsics
+    from depth_anything_ros.frame.geometry import PointCloudBuilder
+    from depth_anything_ros.frame.rays import ray_grid
 
     intr = Intrinsics(fx=120.0, fy=118.0, cx=79.5, cy=60.2, width=WIDTH, height=HEIGHT,
                       distortion_model="plumb_bob", d=(0.05, -0.02, 0.001, 0.0005, 0.0))
@@ -170,7 +171,7 @@ def test_cloud_on_device_equals_cloud_on_cpu(organized):
 
 
 def test_colorize_on_device_equals_cpu():
-    from depth_anything_ros.colorize import colorize, colormap_lut
+    from depth_anything_ros.frame.colorize import colorize, colormap_lut
 
     lut = colormap_lut("turbo")
     depth = torch.linspace(-1.0, 25.0, HEIGHT * WIDTH).reshape(HEIGHT, WIDTH)

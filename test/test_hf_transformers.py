@@ -9,8 +9,8 @@ interpolation at the pre-training grid).
 import pytest
 import torch
 
-from depth_anything_ros.estimator import DepthEstimator
-from depth_anything_ros.variants import ENCODERS
+from depth_anything_ros.models.v2.estimator import DepthEstimator
+from depth_anything_ros.models.variants import ENCODERS
 
 transformers = pytest.importorskip("transformers")
 

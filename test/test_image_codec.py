@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from rosbags.typesys import Stores, get_typestore
 
-from depth_anything_ros.image_codec import (
+from depth_anything_ros.frame.image_codec import (
     SUPPORTED_ENCODINGS,
     ImageDecodeError,
     decode_compressed,

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from graph_harness import CameraIO, GraphClient, NodeProcess, camera_info_msg, image_msg, node_command, wait_until
 from lifecycle_msgs.srv import GetState
 from rclpy.impl.implementation_singleton import rclpy_implementation
 
-from depth_anything_ros import node_params
-from graph_harness import CameraIO, GraphClient, NodeProcess, camera_info_msg, image_msg, node_command, wait_until
+from depth_anything_ros.ros import params as node_params
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAUNCH = REPO_ROOT / "launch" / "depth_anything.launch.py"
@@ -83,7 +83,7 @@ def test_launch_executable_is_an_installed_console_script():
     assert keyword(call, "package").id == "PACKAGE" or keyword(call, "package").value == PACKAGE
     target = console_scripts()["depth_anything_node"]
     module, function = target.split(":")
-    assert module == "depth_anything_ros.node" and function == "main"
+    assert module == "depth_anything_ros.ros.node" and function == "main"
     assert (REPO_ROOT / "setup.cfg").read_text().count("$base/lib/depth_anything_ros") >= 1
 
 
@@ -134,7 +134,7 @@ def test_rviz_displays_node_outputs_in_the_optical_frame():
 
 @pytest.mark.ros
 def test_the_command_launch_runs_starts_the_node(ros_env, tmp_path):
-    from depth_anything_ros.checkpoint import write_synthetic_checkpoint
+    from depth_anything_ros.models.synthetic_weights import write_synthetic_checkpoint
 
     # the official file name, so the config's max_depth 0 (auto) resolves as for a downloaded checkpoint
     checkpoint = write_synthetic_checkpoint(tmp_path / "depth_anything_v2_metric_hypersim_vits.pth", "vits", seed=0)

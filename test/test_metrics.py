@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from depth_anything_ros.metrics import (
+from depth_anything_ros.frame.metrics import (
     METRIC_NAMES,
     AlignmentFit,
     compute_metrics,

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from depth_anything_ros.model import DepthAnythingV2
-from depth_anything_ros.variants import CHECKPOINTS, ENCODERS
+from depth_anything_ros.models.v2.network import DepthAnythingV2
+from depth_anything_ros.models.variants import CHECKPOINTS, ENCODERS
 
 REFERENCE = Path(__file__).resolve().parent / "data" / "checkpoint_keys"
 
@@ -58,7 +58,7 @@ def test_variant_table_is_consistent():
 
 def test_forward_shapes_and_ranges():
     """(B, 3, H, W) -> (B, H, W); metric output lies in (0, max_depth), relative output is >= 0."""
-    from depth_anything_ros.checkpoint import synthetic_state_dict
+    from depth_anything_ros.models.synthetic_weights import synthetic_state_dict
 
     state = synthetic_state_dict("vits", seed=0)
     x = torch.randn(2, 3, 42, 56, generator=torch.Generator().manual_seed(0))
@@ -75,7 +75,7 @@ def test_forward_shapes_and_ranges():
 
 def test_pure_bf16_model_stays_close_to_fp32():
     """model.to(bfloat16) runs without autocast and its float32 output stays near the fp32 one."""
-    from depth_anything_ros.checkpoint import synthetic_state_dict
+    from depth_anything_ros.models.synthetic_weights import synthetic_state_dict
 
     model = DepthAnythingV2("vits", max_depth=20.0).eval()
     model.load_state_dict(synthetic_state_dict("vits", seed=0))

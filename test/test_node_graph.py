@@ -10,30 +10,29 @@ import cv2
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from lifecycle_msgs.msg import Transition
-from lifecycle_msgs.srv import GetState
-from rcl_interfaces.msg import Parameter as ParameterMsg
-from rcl_interfaces.srv import GetParameters
-from rclpy.parameter import Parameter
-
 from graph_harness import (
-    change_state,
-    set_params,
-    serving_node,
     BEST_EFFORT,
     CameraIO,
     GraphClient,
     NodeProcess,
     camera_info_msg,
+    change_state,
     cloud_arrays,
     compressed_msg,
     depth_array,
     image_msg,
     node_command,
     random_image,
+    serving_node,
+    set_params,
     status_values,
     wait_until,
 )
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import GetState
+from rcl_interfaces.msg import Parameter as ParameterMsg
+from rcl_interfaces.srv import GetParameters
+from rclpy.parameter import Parameter
 
 pytestmark = pytest.mark.ros
 
@@ -60,7 +59,7 @@ def node(ros_env, synthetic_vits_checkpoint, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference(synthetic_vits_checkpoint):
-    from depth_anything_ros.estimator import DepthEstimator
+    from depth_anything_ros.models.v2.estimator import DepthEstimator
 
     return DepthEstimator(checkpoint=synthetic_vits_checkpoint, encoder="vits", max_depth=20.0, device="cpu",
                           precision="fp32", input_size=INPUT_SIZE)

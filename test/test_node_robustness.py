@@ -12,24 +12,23 @@ import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
-from lifecycle_msgs.msg import Transition
-
 from graph_harness import (
-    change_state,
-    set_params,
-    serving_node,
     CameraIO,
     GraphClient,
     NodeProcess,
     camera_info_msg,
+    change_state,
     cloud_arrays,
     depth_array,
     image_msg,
     node_command,
     random_image,
+    serving_node,
+    set_params,
     status_values,
     wait_until,
 )
+from lifecycle_msgs.msg import Transition
 
 pytestmark = pytest.mark.ros
 
@@ -306,8 +305,8 @@ def test_zero_and_future_stamps_are_served_and_reported_as_unknown_latency(node,
 @pytest.fixture(scope="module")
 def relative_checkpoint(tmp_path_factory):
     """Write a synthetic vits state_dict under the official relative file name; check it loads as relative."""
-    from depth_anything_ros.checkpoint import write_synthetic_checkpoint
-    from depth_anything_ros.estimator import DepthEstimator
+    from depth_anything_ros.models.synthetic_weights import write_synthetic_checkpoint
+    from depth_anything_ros.models.v2.estimator import DepthEstimator
 
     path = write_synthetic_checkpoint(tmp_path_factory.mktemp("relative") / "depth_anything_v2_vits.pth", "vits")
     est = DepthEstimator(checkpoint=path, device="cpu", precision="fp32", input_size=INPUT_SIZE)

@@ -11,8 +11,6 @@ import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Vector3Stamped
-from sensor_msgs.msg import Image
-
 from graph_harness import (
     CameraIO,
     GraphClient,
@@ -25,6 +23,7 @@ from graph_harness import (
     status_values,
     wait_until,
 )
+from sensor_msgs.msg import Image
 
 pytestmark = pytest.mark.ros
 

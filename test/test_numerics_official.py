@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from depth_anything_ros.checkpoint import synthetic_state_dict
-from depth_anything_ros.estimator import DepthEstimator
-from depth_anything_ros.model import DepthAnythingV2
-from depth_anything_ros.preprocess import network_input_size, normalise_resized
+from depth_anything_ros.models.image import network_input_size
+from depth_anything_ros.models.synthetic_weights import synthetic_state_dict
+from depth_anything_ros.models.v2.estimator import DepthEstimator
+from depth_anything_ros.models.v2.network import DepthAnythingV2
+from depth_anything_ros.models.v2.preprocess import normalise_resized
 
 REF = np.load(Path(__file__).parent / "data" / "official_reference" / "official_reference.npz")
 MAX_ABS = 3e-4

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from depth_anything_ros.camera import IDENTITY_R, CameraInfo, Intrinsics, IntrinsicsError, \
-    image_camera
-from depth_anything_ros.checkpoint import write_synthetic_checkpoint
-from depth_anything_ros.colorize import colorize, colormap_lut
-from depth_anything_ros.estimator import DepthEstimator
-from depth_anything_ros.geometry import points_from_cloud, ray_grid
-from depth_anything_ros.pipeline import FrameInput, FrameOptions, FramePipeline, RelativeModelError
-from depth_anything_ros.stamped import StampedHistory
+from depth_anything_ros.frame.camera import IDENTITY_R, CameraInfo, Intrinsics, IntrinsicsError, image_camera
+from depth_anything_ros.frame.colorize import colorize, colormap_lut
+from depth_anything_ros.frame.geometry import points_from_cloud
+from depth_anything_ros.frame.pipeline import FrameInput, FrameOptions, FramePipeline, RelativeModelError
+from depth_anything_ros.frame.rays import ray_grid
+from depth_anything_ros.frame.stamped import StampedHistory
+from depth_anything_ros.models.synthetic_weights import write_synthetic_checkpoint
+from depth_anything_ros.models.v2.estimator import DepthEstimator
 
 INPUT_SIZE = 70
 W, H = 64, 48

@@ -5,10 +5,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from depth_anything_ros.checkpoint import write_synthetic_checkpoint
-from depth_anything_ros.estimator import DepthEstimator
-from depth_anything_ros.pipeline import FrameInput, FrameOptions, FramePipeline, RelativeModelError
-from depth_anything_ros.scale import ScaleOptions
+from depth_anything_ros.frame.pipeline import FrameInput, FrameOptions, FramePipeline, RelativeModelError
+from depth_anything_ros.frame.scale import ScaleOptions
+from depth_anything_ros.models.synthetic_weights import write_synthetic_checkpoint
+from depth_anything_ros.models.v2.estimator import DepthEstimator
 
 INPUT_SIZE = 70
 W, H = 64, 48

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from depth_anything_ros.torch_support import MIN_TORCH, check_torch
+from depth_anything_ros.models.torch_support import MIN_TORCH, check_torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,13 +45,13 @@ def run_python(code: str) -> subprocess.CompletedProcess:
 
 def test_importing_the_estimator_runs_the_check():
     """A torch that reports an old version is refused when the estimator (the node's and tools' way in) is imported."""
-    result = run_python("import torch\ntorch.__version__ = '2.2.2'\nimport depth_anything_ros.estimator")
+    result = run_python("import torch\ntorch.__version__ = '2.2.2'\nimport depth_anything_ros.models.v2.estimator")
     assert result.returncode != 0
     assert f"ImportError: depth_anything_ros needs torch >= {MIN_TORCH}, but torch 2.2.2 is installed" in result.stderr
 
 
 def test_package_import_stays_light():
-    result = run_python("import sys\nimport depth_anything_ros, depth_anything_ros.torch_support\n"
+    result = run_python("import sys\nimport depth_anything_ros, depth_anything_ros.models.torch_support\n"
                         "print('torch' in sys.modules)")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"

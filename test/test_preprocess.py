@@ -7,19 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from depth_anything_ros.preprocess import (
+from depth_anything_ros.models.image import (
     ENCODINGS,
     IMAGENET_MEAN,
     IMAGENET_STD,
     check_image,
     network_input_size,
-    normalise_resized,
-    resize_cubic,
-    resize_cubic_torch,
     to_rgb,
     to_rgb8,
-    upsample_depth,
 )
+from depth_anything_ros.models.v2.preprocess import normalise_resized, resize_cubic, resize_cubic_torch, upsample_depth
 
 REF = np.load(Path(__file__).parent / "data" / "official_reference" / "official_reference.npz")
 

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from bag_helpers import INPUT_SIZE, SMALL, by_topic, read_bag, write_bag
 
-from depth_anything_ros import image_codec
 from depth_anything_ros.bag import messages
 from depth_anything_ros.bag.evaluate import EvaluateOptions, evaluate_bag
 from depth_anything_ros.bag.process import ProcessOptions, process_bag
 from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag
-from depth_anything_ros.camera import CameraInfo
-from depth_anything_ros.checkpoint import write_synthetic_checkpoint
-from depth_anything_ros.estimator import DepthEstimator
+from depth_anything_ros.frame import image_codec
+from depth_anything_ros.frame.camera import CameraInfo
+from depth_anything_ros.models.synthetic_weights import write_synthetic_checkpoint
+from depth_anything_ros.models.v2.estimator import DepthEstimator
 
 
 @pytest.fixture(scope="module")

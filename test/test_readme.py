@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from depth_anything_ros.cli import build_parser, main
-from depth_anything_ros.variants import CHECKPOINTS
+from depth_anything_ros.models.variants import CHECKPOINTS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 README = (REPO_ROOT / "README.md").read_text()
@@ -69,7 +69,7 @@ def test_download_command_is_the_one_errors_print():
 def test_offline_commands_with_the_demo_weights_run_and_say_synthetic(tmp_path, monkeypatch, capsys):
     """The README's offline lines, with the demo's synthetic weights file in place and a small input size."""
     from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag
-    from depth_anything_ros.checkpoint import write_synthetic_checkpoint
+    from depth_anything_ros.models.synthetic_weights import write_synthetic_checkpoint
 
     lines = [line for line in CLI_LINES if "demo_output/synthetic_vits.safetensors" in line]
     assert [shlex.split(line)[1] for line in lines] == ["estimate", "bag"]

@@ -1,4 +1,4 @@
-"""ros_adapter and node_params: messages built from our arrays, and the parameter table's validation."""
+"""ros/messages and ros/params: messages built from our arrays, and the parameter table's validation."""
 
 import numpy as np
 import pytest
@@ -6,10 +6,12 @@ import torch
 from sensor_msgs.msg import CameraInfo, PointField
 from std_msgs.msg import Header
 
-from depth_anything_ros import node_params, ros_adapter
-from depth_anything_ros.camera import CameraInfo as CameraInfoFields
-from depth_anything_ros.camera import Intrinsics, image_camera
-from depth_anything_ros.geometry import PointCloudBuilder, ray_grid
+from depth_anything_ros.frame.camera import CameraInfo as CameraInfoFields
+from depth_anything_ros.frame.camera import Intrinsics, image_camera
+from depth_anything_ros.frame.geometry import PointCloudBuilder
+from depth_anything_ros.frame.rays import ray_grid
+from depth_anything_ros.ros import messages as ros_messages
+from depth_anything_ros.ros import params as node_params
 
 
 def header():
@@ -20,12 +22,12 @@ def header():
 
 def test_depth_and_rgb_messages_carry_the_header_and_the_bytes():
     depth = np.arange(12, dtype=np.float32).reshape(3, 4)
-    msg = ros_adapter.depth_msg(header(), depth)
+    msg = ros_messages.depth_msg(header(), depth)
     assert (msg.header.frame_id, msg.header.stamp.nanosec) == ("cam_optical_frame", 345)
     assert (msg.height, msg.width, msg.encoding, msg.step, msg.is_bigendian) == (3, 4, "32FC1", 16, 0)
     np.testing.assert_array_equal(np.frombuffer(bytes(msg.data), "<f4").reshape(3, 4), depth)
     rgb = np.arange(36, dtype=np.uint8).reshape(3, 4, 3)
-    msg = ros_adapter.rgb_msg(header(), rgb)
+    msg = ros_messages.rgb_msg(header(), rgb)
     assert (msg.encoding, msg.step) == ("rgb8", 12)
     assert bytes(msg.data) == rgb.tobytes()
 
@@ -34,7 +36,7 @@ def test_cloud_message_matches_the_buffer():
     intr = Intrinsics(fx=10.0, fy=10.0, cx=1.5, cy=1.0, width=4, height=3)
     rays = torch.from_numpy(ray_grid(intr, undistort=False))
     cloud = PointCloudBuilder().build(torch.full((3, 4), 2.0), rays, torch.zeros(3, 4, 3, dtype=torch.uint8))
-    msg = ros_adapter.cloud_msg(header(), cloud)
+    msg = ros_messages.cloud_msg(header(), cloud)
     assert (msg.height, msg.width, msg.point_step, msg.row_step, msg.is_dense) == (3, 4, 16, 64, False)
     assert [(f.name, f.offset, f.datatype, f.count) for f in msg.fields] == [
         ("x", 0, PointField.FLOAT32, 1), ("y", 4, PointField.FLOAT32, 1), ("z", 8, PointField.FLOAT32, 1),
@@ -52,7 +54,7 @@ def source_info():
 
 
 def depth_info_msg(info, width, height):
-    return ros_adapter.camera_info_msg(header(), image_camera(info, width, height)[1])
+    return ros_messages.camera_info_msg(header(), image_camera(info, width, height)[1])
 
 
 def test_camera_info_is_copied_for_the_same_size():
@@ -93,8 +95,8 @@ def test_camera_info_of_the_fov_fallback_is_an_ideal_pinhole():
 
 
 def test_diagnostic_array():
-    status = ros_adapter.diagnostic_status("n: model", "n", "WARN", "late", {"latency ms": 12.5})
-    array = ros_adapter.diagnostic_array(header().stamp, [status])
+    status = ros_messages.diagnostic_status("n: model", "n", "WARN", "late", {"latency ms": 12.5})
+    array = ros_messages.diagnostic_array(header().stamp, [status])
     assert array.status[0].level == status.WARN and array.status[0].values[0].value == "12.5"
 
 

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from depth_anything_ros.bag.sample import SampleConfig, camera_pose, render
-from depth_anything_ros.geometry import ray_grid
-from depth_anything_ros.stamped import StampedHistory
-from depth_anything_ros.scale import (
+from depth_anything_ros.frame.rays import ray_grid
+from depth_anything_ros.frame.scale import (
     ReferenceSizeError,
     ScaleFit,
     ScaleOptions,
@@ -22,6 +21,7 @@ from depth_anything_ros.scale import (
     fit_relative,
     relative_to_depth,
 )
+from depth_anything_ros.frame.stamped import StampedHistory
 
 H, W = 120, 160
 TRUE_SCALE = 0.8

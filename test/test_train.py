@@ -18,17 +18,18 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from bag_helpers import read_bag, write_bag
-from depth_anything_ros import image_codec
+
 from depth_anything_ros.bag import messages
 from depth_anything_ros.bag.evaluate import EvaluateOptions, evaluate_bag
 from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag
-from depth_anything_ros.checkpoint import CheckpointError, expected_shapes, is_synthetic, load_file
-from depth_anything_ros.checkpoint_meta import meta_path
 from depth_anything_ros.cli import build_parser, main
-from depth_anything_ros.estimator import DepthEstimator
-from depth_anything_ros.synthetic_weights import write_synthetic_checkpoint
+from depth_anything_ros.frame import image_codec
+from depth_anything_ros.models.checkpoint_io import CheckpointError, is_synthetic
+from depth_anything_ros.models.checkpoint_meta import meta_path
+from depth_anything_ros.models.synthetic_weights import write_synthetic_checkpoint
+from depth_anything_ros.models.v2.checkpoint import expected_shapes, load_file
+from depth_anything_ros.models.v2.estimator import DepthEstimator
 
 # the README's "Fine-tuning" section; run here with the synthetic checkpoint and a small input size
 README_TRAIN = ("depth-anything-ros train sample_bag --gt-topic /camera/depth_gt_mm --checkpoint hypersim-vits "
@@ -136,8 +137,7 @@ def test_checkpoint_loads_by_path_in_estimator_and_bag_process(trained, sample_b
 
 @pytest.mark.ros
 def test_node_loads_the_checkpoint_by_path_alone(trained, ros_env, tmp_path):
-    from graph_harness import CameraIO, GraphClient, NodeProcess, camera_info_msg, image_msg, node_command, \
-        random_image
+    from graph_harness import CameraIO, GraphClient, NodeProcess, camera_info_msg, image_msg, node_command, random_image
 
     out, _ = trained
     process = NodeProcess(node_command("/dtrain", out / "best.pth", "device:=cpu"), ros_env, tmp_path / "node.log")

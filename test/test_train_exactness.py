@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from depth_anything_ros.checkpoint import synthetic_state_dict
-from depth_anything_ros.model import DepthAnythingV2
+from depth_anything_ros.models.synthetic_weights import synthetic_state_dict
+from depth_anything_ros.models.v2.network import DepthAnythingV2
+from depth_anything_ros.train.config import Recipe
 from depth_anything_ros.train.recipe import (
-    Recipe,
     learning_rate,
     make_optimizer,
     parameter_groups,

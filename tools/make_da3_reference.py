@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from depth_anything_ros.checkpoint_da3 import synthetic_da3_state_dict
-from depth_anything_ros.model_da3 import FILE_PREFIX
+from depth_anything_ros.models.da3.checkpoint import synthetic_da3_state_dict
+from depth_anything_ros.models.da3.network import FILE_PREFIX
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "test" / "data" / "da3_reference" / "da3_reference.npz"

@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from depth_anything_ros.checkpoint import synthetic_state_dict
-from depth_anything_ros.preprocess import network_input_size, normalise_resized
-from depth_anything_ros.variants import ENCODERS
+from depth_anything_ros.models.image import network_input_size
+from depth_anything_ros.models.synthetic_weights import synthetic_state_dict
+from depth_anything_ros.models.v2.preprocess import normalise_resized
+from depth_anything_ros.models.variants import ENCODERS
 
 OUT = Path(__file__).resolve().parents[1] / "test" / "data" / "official_reference" / "official_reference.npz"
 SMALL_INPUT = 70

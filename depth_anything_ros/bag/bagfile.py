@@ -7,6 +7,7 @@ ROS 2 Kilted's (messages.TYPESTORE) for the types it has, converting a bag's oth
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -247,3 +248,20 @@ def namespace_of(topic: str) -> str:
     base = topic[: -len("/compressed")] if topic.endswith("/compressed") else topic
     parent = base.rsplit("/", 1)[0]
     return parent
+
+
+def check_bag(path: Path) -> None:
+    """Open and close an input bag (its metadata only), so a wrong path fails before a model loads for seconds."""
+    open_reader(path).close()
+
+
+_NAME_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def check_namespace(namespace: str, option: str = "--output-namespace") -> str:
+    """Return the absolute form of a namespace ('cam' -> '/cam', '/' -> ''); BagError if it is not a ROS name."""
+    tokens = namespace.strip("/").split("/") if namespace.strip("/") else []
+    if "//" in namespace or not all(_NAME_TOKEN.fullmatch(t) for t in tokens):
+        raise BagError(f"invalid {option} {namespace!r}: use a ROS namespace such as /camera or /robot/front "
+                       "(letters, digits and _ between slashes, not starting with a digit)")
+    return "".join(f"/{t}" for t in tokens)

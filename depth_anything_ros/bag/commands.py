@@ -10,8 +10,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from depth_anything_ros.bag.bagfile import STORAGES, BagError
-from depth_anything_ros.bag.options import (
+from depth_anything_ros.bag.bagfile import STORAGES, BagError, check_bag, check_namespace
+from depth_anything_ros.cli_options import (
     add_frame_options,
     add_model_options,
     frame_options,
@@ -19,6 +19,7 @@ from depth_anything_ros.bag.options import (
     number,
     scale_options,
 )
+
 
 def _storage(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", choices=sorted(STORAGES), default="mcap",
@@ -59,13 +60,6 @@ def _register_sample(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_sample)
 
 
-def check_bag(path: Path) -> None:
-    """Open and close an input bag (its metadata only), so a wrong path fails before a model loads for seconds."""
-    from depth_anything_ros.bag.bagfile import open_reader
-
-    open_reader(path).close()
-
-
 def check_new_bag_path(path: Path, option: str = "OUT") -> None:
     """Refuse an output bag path that exists (bags are never overwritten) before any work is done."""
     if path.exists():
@@ -74,7 +68,6 @@ def check_new_bag_path(path: Path, option: str = "OUT") -> None:
 
 def run_sample(args: argparse.Namespace) -> int:
     """Write the sample bag."""
-    from depth_anything_ros.bag.process import check_namespace
     from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag
 
     check_new_bag_path(args.out)
@@ -92,7 +85,7 @@ def run_sample(args: argparse.Namespace) -> int:
 
 
 def _register_process(sub: argparse._SubParsersAction) -> None:
-    from depth_anything_ros.bag.process import OUTPUTS
+    from depth_anything_ros.bag.frames import OUTPUTS
 
     p = sub.add_parser(
         "process", help="run the model over a bag, write a new bag with depth and points",
@@ -159,7 +152,7 @@ def run_process(args: argparse.Namespace) -> int:
 
 
 def _register_evaluate(sub: argparse._SubParsersAction) -> None:
-    from depth_anything_ros.metrics import ALIGN_MODES
+    from depth_anything_ros.frame.metrics import ALIGN_MODES
 
     p = sub.add_parser(
         "evaluate", help="compare predicted metric depth with a bag's ground-truth depth",
@@ -284,9 +277,7 @@ def run_record(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `bag` with its subcommands, and `train` (which reads bags), to the top-level parser."""
-    from depth_anything_ros.train.options import register as register_train
-
+    """Add `bag` with its subcommands to the top-level parser."""
     bag = subparsers.add_parser("bag", help="rosbag tools: sample, process, evaluate, play, record",
                                 description="Rosbag2 (mcap and sqlite3) tools built on the rosbags library; "
                                             "they need no rosbag2 install.")
@@ -296,4 +287,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_evaluate(sub)
     _register_play(sub)
     _register_record(sub)
-    register_train(subparsers)

@@ -8,9 +8,7 @@ import sys
 from pathlib import Path
 
 from depth_anything_ros.bag.bagfile import BagError
-from depth_anything_ros.bag.options import add_model_options, make_estimator
-
-BANNER_WIDTH = 78
+from depth_anything_ros.cli_options import add_model_options, banner, make_estimator
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,12 +32,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_demo)
 
 
-def banner(lines: list[str]) -> str:
-    """Frame lines in a loud box of exclamation marks."""
-    rule = "!" * BANNER_WIDTH
-    return "\n".join([rule, *(f"!!  {line}".ljust(BANNER_WIDTH - 2) + "!!" for line in lines), rule])
-
-
 SYNTHETIC_WARNING = [
     "SYNTHETIC WEIGHTS: no real Depth-Anything-V2 checkpoint was found.",
     "The model ran on random weights with the official shapes. Every depth,",
@@ -50,8 +42,9 @@ SYNTHETIC_WARNING = [
 
 def _estimator(args: argparse.Namespace) -> tuple[object, bool]:
     """Load the requested model, or synthetic weights when it cannot be loaded; (estimator, synthetic)."""
-    from depth_anything_ros.checkpoint import CheckpointError, write_synthetic_checkpoint
-    from depth_anything_ros.variants import CHECKPOINTS, METRIC_FOCAL
+    from depth_anything_ros.models.checkpoint_io import CheckpointError
+    from depth_anything_ros.models.synthetic_weights import write_synthetic_checkpoint
+    from depth_anything_ros.models.variants import CHECKPOINTS, METRIC_FOCAL
 
     try:
         return make_estimator(args), False
@@ -60,7 +53,7 @@ def _estimator(args: argparse.Namespace) -> tuple[object, bool]:
             raise
         print(f"checkpoint {args.checkpoint} not available: {exc}", file=sys.stderr)
     if CHECKPOINTS[args.checkpoint].kind == METRIC_FOCAL:  # DA3: its own official-format synthetic file (1.3 GB)
-        from depth_anything_ros.checkpoint_da3 import write_synthetic_da3_checkpoint
+        from depth_anything_ros.models.da3.checkpoint import write_synthetic_da3_checkpoint
 
         path = args.out / "synthetic_da3metric_large.safetensors"
         if not path.exists():

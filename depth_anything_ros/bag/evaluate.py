@@ -15,23 +15,20 @@ from depth_anything_ros.bag import bagfile, messages
 from depth_anything_ros.bag.bagfile import BagError
 from depth_anything_ros.bag.frames import Frame, FrameBatcher, read_frame, stamp_text
 from depth_anything_ros.bag.ground_truth import gt_depth, paired_stamps, read_stamps, resize_to_gt
-from depth_anything_ros.bag.progress import Progress
 from depth_anything_ros.bag.process import MODEL_KEY, camera_info_history, pick_camera_info_topic
-from depth_anything_ros.camera import Intrinsics, IntrinsicsError
-from depth_anything_ros.pipeline import FrameInput, FrameOptions, FramePipeline, rgb8_of_message
-from depth_anything_ros.provenance import model_label, model_provenance, package_version
-from depth_anything_ros.metrics import (
+from depth_anything_ros.bag.progress import Progress
+from depth_anything_ros.frame.camera import Intrinsics, IntrinsicsError
+from depth_anything_ros.frame.metrics import (
     ALIGN_MODES,
     METRIC_NAMES,
     AlignmentFit,
-    sanitise_prediction,
     evaluate_frame,
     fit_alignment,
     mean_metrics,
     valid_mask,
 )
-
-SAMPLE_PER_FRAME = 4000  # valid pixels kept per frame for the histogram and the scatter plot
+from depth_anything_ros.frame.pipeline import FrameInput, FrameOptions, FramePipeline, rgb8_of_message
+from depth_anything_ros.frame.provenance import model_label, model_provenance, package_version
 
 
 @dataclass
@@ -362,18 +359,3 @@ def _score(index: int, stamp: int, gt_stamp: int, pred: np.ndarray, gt: np.ndarr
     valid = int(valid_mask(gt, opts.min_depth, opts.max_depth).sum())
     result.frames.append(FrameResult(index, stamp, gt_stamp, valid, frame_scale, metrics))
     store.put(index, pred, gt, rgb)
-
-
-def pixel_sample(store: FrameStore, frames: list[FrameResult], opts: EvaluateOptions, scale: float,
-                 shift: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(gt, aligned sanitised prediction) of up to SAMPLE_PER_FRAME random valid pixels per frame, 1-D arrays."""
-    rng = np.random.default_rng(seed)
-    gts, preds = [], []
-    for f in frames:
-        arrays = store.get(f.index)
-        idx = np.flatnonzero(valid_mask(arrays["gt"], opts.min_depth, opts.max_depth))
-        idx = rng.choice(idx, size=min(SAMPLE_PER_FRAME, idx.size), replace=False)
-        gts.append(arrays["gt"].reshape(-1)[idx])
-        pred = scale * arrays["pred"].reshape(-1)[idx].astype(np.float64) + shift
-        preds.append(sanitise_prediction(pred, opts.min_depth, opts.max_depth))
-    return np.concatenate(gts), np.concatenate(preds)

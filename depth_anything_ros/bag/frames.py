@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from depth_anything_ros.bag import messages
 
+OUTPUTS = ("depth", "camera_info", "points", "colored")  # what bag process can write for each frame
+
 
 @dataclass
 class Frame:

@@ -7,9 +7,9 @@ import bisect
 import cv2
 import numpy as np
 
-from depth_anything_ros import image_codec
 from depth_anything_ros.bag import messages
 from depth_anything_ros.bag.bagfile import BagError
+from depth_anything_ros.frame import image_codec
 
 
 def pair_stamps(pred: list[int], gt: list[int], tolerance_ns: int) -> dict[int, int]:

@@ -9,7 +9,7 @@ import struct
 import numpy as np
 from rosbags.typesys import Stores, get_typestore
 
-from depth_anything_ros.camera import CameraInfo
+from depth_anything_ros.frame.camera import CameraInfo
 
 # Humble, Jazzy and Kilted share the sensor_msgs definitions (and type hashes) used here.
 TYPESTORE = get_typestore(Stores.ROS2_KILTED)

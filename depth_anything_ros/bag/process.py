@@ -2,7 +2,7 @@
 
 Outputs follow the node's topic contract under the image topic's namespace (/camera/image -> /camera/depth,
 /camera/depth/camera_info, /camera/points, /camera/depth/colored), carry the input image's header and are logged
-at the input image's log time. Every per-frame decision is the pipeline's (depth_anything_ros.pipeline); this
+at the input image's log time. Every per-frame decision is the pipeline's (depth_anything_ros.frame.pipeline); this
 module reads, pairs each image with its camera_info, writes and counts. A frame's problem skips what it costs,
 is reported once per distinct message and counted in the summary; `strict` aborts on the first one instead.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import signal
 import sys
 import threading
@@ -19,18 +18,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from depth_anything_ros import image_codec
 from depth_anything_ros.bag import bagfile, definitions, messages
 from depth_anything_ros.bag.bagfile import BagError
-from depth_anything_ros.bag.frames import Frame, FrameBatcher, read_frame, stamp_text
+from depth_anything_ros.bag.frames import OUTPUTS, Frame, FrameBatcher, read_frame, stamp_text
 from depth_anything_ros.bag.progress import Progress
 from depth_anything_ros.bag.references import ReferenceFeed
-from depth_anything_ros.camera import CameraInfo, Intrinsics
-from depth_anything_ros.pipeline import FrameInput, FrameOptions, FramePipeline
-from depth_anything_ros.provenance import model_provenance
-from depth_anything_ros.stamped import StampedHistory
+from depth_anything_ros.frame import image_codec
+from depth_anything_ros.frame.camera import CameraInfo, Intrinsics
+from depth_anything_ros.frame.pipeline import FrameInput, FrameOptions, FramePipeline
+from depth_anything_ros.frame.provenance import model_provenance
+from depth_anything_ros.frame.stamped import StampedHistory
 
-OUTPUTS = ("depth", "camera_info", "points", "colored")
 OUTPUT_TYPES = {"depth": messages.IMAGE, "camera_info": messages.CAMERA_INFO, "points": messages.POINT_CLOUD2,
                 "colored": messages.IMAGE}
 MODEL_KEY = "depth_anything_ros.model"  # custom_data of the output bag: the model that made its depth (JSON)
@@ -94,21 +92,9 @@ class ProcessSummary:
         return "\n".join(lines)
 
 
-_NAME_TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def check_namespace(namespace: str, option: str = "--output-namespace") -> str:
-    """Return the absolute form of a namespace ('cam' -> '/cam', '/' -> ''); BagError if it is not a ROS name."""
-    tokens = namespace.strip("/").split("/") if namespace.strip("/") else []
-    if "//" in namespace or not all(_NAME_TOKEN.fullmatch(t) for t in tokens):
-        raise BagError(f"invalid {option} {namespace!r}: use a ROS namespace such as /camera or /robot/front "
-                       "(letters, digits and _ between slashes, not starting with a digit)")
-    return "".join(f"/{t}" for t in tokens)
-
-
 def output_topics(image_topic: str, namespace: str | None = None) -> dict[str, str]:
     """Output role -> topic under `namespace` (checked), by default the image topic's namespace."""
-    ns = bagfile.namespace_of(image_topic) if namespace is None else check_namespace(namespace)
+    ns = bagfile.namespace_of(image_topic) if namespace is None else bagfile.check_namespace(namespace)
     return {"depth": f"{ns}/depth", "camera_info": f"{ns}/depth/camera_info", "points": f"{ns}/points",
             "colored": f"{ns}/depth/colored"}
 
@@ -292,7 +278,7 @@ def check_options(opts: ProcessOptions) -> None:
     if opts.batch < 1:
         raise BagError(f"--batch must be at least 1, got {opts.batch}")
     if opts.output_namespace is not None:
-        check_namespace(opts.output_namespace)
+        bagfile.check_namespace(opts.output_namespace)
 
 
 def process_bag(src: str | Path, dst: str | Path, estimator: object, opts: ProcessOptions) -> ProcessSummary:

@@ -12,11 +12,11 @@ from collections import deque
 
 import numpy as np
 
-from depth_anything_ros import image_codec
 from depth_anything_ros.bag import messages
 from depth_anything_ros.bag.bagfile import BagError
 from depth_anything_ros.bag.frames import Frame
-from depth_anything_ros.stamped import StampedHistory
+from depth_anything_ros.frame import image_codec
+from depth_anything_ros.frame.stamped import StampedHistory
 
 LAG_MARGIN_S = 0.5
 WINDOW = 256  # references kept; at 30 Hz about 8 s of bag

@@ -10,22 +10,24 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from depth_anything_ros.metrics import METRIC_NAMES, sanitise_prediction
-from depth_anything_ros.provenance import model_label
+from depth_anything_ros.frame.metrics import METRIC_NAMES, pixel_sample, sanitise_prediction
+from depth_anything_ros.frame.provenance import model_label
 
 SCATTER_POINTS = 20000
+SAMPLE_PER_FRAME = 4000  # valid pixels kept per frame for the histogram and the scatter plot
 
 
 def write_report(directory: Path, result: object, store: object) -> list[Path]:
     """Write every report file into directory (created if needed); returns their paths."""
-    from depth_anything_ros.bag.evaluate import pixel_sample
-
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     files = [directory / "metrics.json", directory / "per_frame.csv"]
     files[0].write_text(json.dumps(result.to_json(), indent=2) + "\n")
     _per_frame_csv(files[1], result)
-    gt, pred = pixel_sample(store, result.frames, result.options, result.scale, result.shift)
+    opts = result.options
+    arrays = (store.get(f.index) for f in result.frames)
+    gt, pred = pixel_sample(((a["gt"], a["pred"]) for a in arrays), opts.min_depth, opts.max_depth, result.scale,
+                            result.shift, SAMPLE_PER_FRAME)
     suffix = f" ({alignment_text(result)})" if result.overall_aligned is not None else ""
     version = result.provenance.get("package_version", "?")
     footer = f"{model_label(result.model)} | bag {result.bag.name} | depth_anything_ros {version}"

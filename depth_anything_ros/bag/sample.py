@@ -14,11 +14,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from depth_anything_ros import image_codec
 from depth_anything_ros.bag import bagfile, messages
-from depth_anything_ros.camera import CameraInfo, Intrinsics
-from depth_anything_ros.export import depth_to_millimetres
-from depth_anything_ros.geometry import ray_grid
+from depth_anything_ros.frame import image_codec
+from depth_anything_ros.frame.camera import CameraInfo, Intrinsics
+from depth_anything_ros.frame.image_codec import depth_to_millimetres
+from depth_anything_ros.frame.rays import ray_grid
 
 ROOM_LO = np.array([-1.0, -3.0, 0.0])
 ROOM_HI = np.array([7.0, 3.0, 2.8])

@@ -17,11 +17,11 @@ import numpy as np
 
 from depth_anything_ros.bag import bagfile, messages
 from depth_anything_ros.bag.bagfile import BagError
-from depth_anything_ros.bag.ground_truth import gt_depth, paired_stamps, read_stamps
 from depth_anything_ros.bag.frames import read_frame
-from depth_anything_ros.metrics import MIN_VALID_PIXELS, valid_mask
-from depth_anything_ros.pipeline import rgb8_of_message
-from depth_anything_ros.scale import ReferenceSizeError, reference_pixels
+from depth_anything_ros.bag.ground_truth import gt_depth, paired_stamps, read_stamps
+from depth_anything_ros.frame.metrics import MIN_VALID_PIXELS, valid_mask
+from depth_anything_ros.frame.pipeline import rgb8_of_message
+from depth_anything_ros.frame.scale import ReferenceSizeError, reference_pixels
 
 
 @dataclass(frozen=True)

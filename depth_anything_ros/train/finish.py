@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from depth_anything_ros.metrics import METRIC_NAMES
-from depth_anything_ros.provenance import model_label, model_provenance, package_version
+from depth_anything_ros.frame.metrics import METRIC_NAMES
+from depth_anything_ros.frame.provenance import model_label, model_provenance, package_version
 from depth_anything_ros.train import outputs
 from depth_anything_ros.train.validation import predict
 
 
 def _worst_panel(trainer: object, index: int, base: object) -> dict:
     """Arrays of the before/after panel of one validation frame (before: the base checkpoint, loaded again)."""
-    from depth_anything_ros.metrics import evaluate_frame
+    from depth_anything_ros.frame.metrics import evaluate_frame
 
     frame = trainer.split.frames[index]
     before, after = predict(base, frame, trainer.autocast), predict(trainer.estimator, frame, trainer.autocast)
@@ -23,7 +23,7 @@ def _worst_panel(trainer: object, index: int, base: object) -> dict:
 
 
 def _base_estimator(trainer: object) -> object:
-    from depth_anything_ros.bag.options import make_estimator
+    from depth_anything_ros.cli_options import make_estimator
 
     c = trainer.config
     return make_estimator(argparse.Namespace(

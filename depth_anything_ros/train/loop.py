@@ -14,7 +14,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +23,8 @@ import torch
 from depth_anything_ros.bag.bagfile import BagError
 from depth_anything_ros.bag.progress import Progress
 from depth_anything_ros.train import outputs
+from depth_anything_ros.train.config import TrainConfig
 from depth_anything_ros.train.recipe import (
-    Recipe,
     flip_batch,
     learning_rate,
     make_optimizer,
@@ -35,38 +35,6 @@ from depth_anything_ros.train.recipe import (
 from depth_anything_ros.train.validation import evaluate_frames
 
 TRAIN_EVAL_FRAMES = 32  # training-set figures before/after use at most this many training frames, evenly spaced
-
-
-@dataclass
-class TrainConfig:
-    """Everything that defines a run; stored in DIR/run.json, read back by --resume."""
-
-    bags: list[str]
-    gt_topic: str
-    checkpoint: str
-    image_topic: str | None = None
-    encoder: str | None = None
-    model_max_depth: float | None = None
-    stamp_tolerance: float = 0.0
-    gt_max_depth: float | None = None  # None: the model's max_depth (train.py uses one --max-depth for both)
-    val_percent: float = 10.0
-    val_every: int = 0  # steps between validations; 0: once per epoch
-    steps: int = 0  # 0: epochs x steps per epoch
-    grad_accum: int = 1
-    seed: int = 0
-    cache_mb: int = 4096
-    recipe: Recipe = field(default_factory=Recipe)
-
-    def to_json(self) -> dict:
-        """JSON form (run.json)."""
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, content: dict) -> TrainConfig:
-        """Inverse of to_json."""
-        recipe = dict(content["recipe"])
-        recipe["betas"] = tuple(recipe["betas"])
-        return cls(**{**content, "recipe": Recipe(**recipe)})
 
 
 @dataclass
@@ -218,7 +186,7 @@ class Trainer:
             self._save("best", metrics)
 
     def _save(self, name: str, metrics: dict | None) -> Path:
-        from depth_anything_ros.checkpoint import is_synthetic
+        from depth_anything_ros.models.checkpoint_io import is_synthetic
 
         return outputs.save_checkpoint(
             self.out, name, self.model, self.estimator.encoder, self.estimator.max_depth,

@@ -7,9 +7,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from depth_anything_ros.bag.bagfile import BagError
-from depth_anything_ros.bag.options import add_model_options, check_checkpoint_name, make_estimator, number
-from depth_anything_ros.train.recipe import Recipe
+from depth_anything_ros.bag.bagfile import BagError, check_bag
+from depth_anything_ros.cli_options import add_model_options, check_checkpoint_name, make_estimator, number
+from depth_anything_ros.train.config import Recipe, TrainConfig
 
 OFFICIAL = "official metric_depth/train.py value"
 
@@ -80,8 +80,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _config(args: argparse.Namespace) -> object:
     """TrainConfig of a new run; BagError naming the missing flag."""
-    from depth_anything_ros.train.loop import TrainConfig
-
     for flag, value in (("BAG", args.bags), ("--gt-topic", args.gt_topic), ("--out", args.out)):
         if not value:
             raise BagError(f"train needs {flag} (or --resume DIR to continue a run)")
@@ -100,7 +98,6 @@ def _config(args: argparse.Namespace) -> object:
 
 
 def _resumed_config(args: argparse.Namespace) -> object:
-    from depth_anything_ros.train.loop import TrainConfig
     from depth_anything_ros.train.outputs import check_resume_dir
 
     if args.bags or args.gt_topic or args.out:
@@ -114,7 +111,7 @@ def run_train(args: argparse.Namespace) -> int:
     """Train; exit 0 when finished, 130 when Ctrl-C saved a resumable state."""
     import torch
 
-    from depth_anything_ros.estimator import resolve_precision
+    from depth_anything_ros.models.v2.estimator import resolve_precision
     from depth_anything_ros.train import outputs
 
     config = _resumed_config(args) if args.resume else _config(args)
@@ -126,14 +123,12 @@ def run_train(args: argparse.Namespace) -> int:
                        f"{config.gt_max_depth:g}")
     check_checkpoint_name(config.checkpoint)
     for bag in config.bags:
-        from depth_anything_ros.bag.commands import check_bag
-
         check_bag(Path(bag))
     model_args = argparse.Namespace(checkpoint=config.checkpoint, encoder=config.encoder,
                                     model_max_depth=config.model_max_depth, input_size=config.recipe.input_size,
                                     device=args.device, precision="fp32", compile="off")
     estimator = make_estimator(model_args)
-    from depth_anything_ros.model import DepthAnythingV2
+    from depth_anything_ros.models.v2.network import DepthAnythingV2
 
     if not isinstance(estimator.model, DepthAnythingV2):
         raise BagError(f"--checkpoint {config.checkpoint} is not a Depth-Anything-V2 model; train fine-tunes V2 "

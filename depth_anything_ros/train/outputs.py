@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from depth_anything_ros.bag.bagfile import BagError
-from depth_anything_ros.checkpoint_meta import write_meta
+from depth_anything_ros.models.checkpoint_meta import write_meta
 
 RUN = "run.json"
 LOG = "log.jsonl"

@@ -8,33 +8,16 @@ horizontal flip of the whole batch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import cv2
 import numpy as np
 import torch
 
-from depth_anything_ros.metrics import valid_mask
-from depth_anything_ros.preprocess import network_input, network_input_size
+from depth_anything_ros.frame.metrics import valid_mask
+from depth_anything_ros.models.image import network_input_size
+from depth_anything_ros.models.v2.preprocess import network_input
+from depth_anything_ros.train.config import Recipe
 
 ENCODER_PREFIX = "pretrained"  # official train.py: names containing it get the base rate
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """Hyper-parameters; the defaults are the official metric_depth/train.py values."""
-
-    lr: float = 5e-6  # encoder learning rate (--lr)
-    head_lr_factor: float = 10.0  # every parameter not in the encoder learns at lr x this
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 0.01
-    power: float = 0.9  # polynomial decay exponent
-    silog_lambda: float = 0.5
-    min_depth: float = 0.001  # ground truth that counts: [min_depth, max_depth]
-    flip_p: float = 0.5
-    input_size: int = 518  # square training crops of this side
-    batch_size: int = 2
-    epochs: int = 40
 
 
 def silog_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, lambd: float = 0.5) -> torch.Tensor:

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from depth_anything_ros.bag.ground_truth import resize_to_gt
-from depth_anything_ros.metrics import evaluate_frame, mean_metrics
+from depth_anything_ros.frame.metrics import evaluate_frame, mean_metrics
 
 
 def evaluate_frames(estimator: object, frames: object, indices: list[int], min_depth: float, max_depth: float,

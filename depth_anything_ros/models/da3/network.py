@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .model import DinoV2, DPTHead
-from .variants import encoder_spec
+from depth_anything_ros.models.blocks import DinoV2, DPTHead
+from depth_anything_ros.models.variants import encoder_spec
 
 ENCODER = "vitl"
 FILE_PREFIX = "model."  # the official API module holds the network as `self.model`

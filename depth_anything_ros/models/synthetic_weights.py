@@ -9,7 +9,9 @@ from pathlib import Path
 
 import torch
 
-SYNTHETIC_KEY = "depth_anything_ros.synthetic"  # safetensors metadata of files write_synthetic_checkpoint made
+from depth_anything_ros.models.checkpoint_io import PICKLE_SUFFIXES, SAFETENSORS_SUFFIX, SYNTHETIC_KEY, CheckpointError
+from depth_anything_ros.models.v2.checkpoint import expected_shapes
+from depth_anything_ros.models.v2.network import DepthAnythingV2
 
 
 def synthetic_state_dict(encoder: str, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -19,8 +21,6 @@ def synthetic_state_dict(encoder: str, seed: int = 0) -> dict[str, torch.Tensor]
     is then rescaled so that its output has mean 0 and std 1.5 on a fixed smooth calibration image: sigmoid
     spans much of (0, 1) and the depth varies strongly over an image.
     """
-    from .checkpoint import expected_shapes
-
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     out = random_weights(expected_shapes(encoder), gen)
     _calibrate_output(out, encoder, gen)
@@ -54,8 +54,6 @@ def random_weights(shapes: Mapping[str, tuple[int, ...]], gen: torch.Generator) 
 
 def _calibrate_output(state: dict[str, torch.Tensor], encoder: str, gen: torch.Generator) -> None:
     """Rescale `output_conv2.2` in place so its output is N(0, 1.5^2)-like on a smooth 126x168 image."""
-    from .model import DepthAnythingV2
-
     model = DepthAnythingV2(encoder, max_depth=None).eval()
     model.load_state_dict(state)
     image = torch.nn.functional.interpolate(torch.rand(1, 3, 6, 8, generator=gen), size=(126, 168), mode="bilinear")
@@ -69,8 +67,6 @@ def _calibrate_output(state: dict[str, torch.Tensor], encoder: str, gen: torch.G
 
 def write_synthetic_checkpoint(path: str | os.PathLike, encoder: str = "vits", seed: int = 0) -> Path:
     """Write `synthetic_state_dict(encoder, seed)` as .pth/.pt (torch.save) or .safetensors, by extension."""
-    from .checkpoint import PICKLE_SUFFIXES, SAFETENSORS_SUFFIX, CheckpointError
-
     path = Path(path)
     state = synthetic_state_dict(encoder, seed)
     path.parent.mkdir(parents=True, exist_ok=True)

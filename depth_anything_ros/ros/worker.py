@@ -12,12 +12,15 @@ import time
 
 from rclpy.time import Time
 
-from depth_anything_ros import node_diagnostics, node_params, node_scale, ros_adapter
-from depth_anything_ros.frame_slot import LatestFrameSlots
-from depth_anything_ros.image_codec import ImageDecodeError
-from depth_anything_ros.node_camera import CAMERA_INFO_GRACE_S, Camera, Frame
-from depth_anything_ros.pipeline import FrameInput, FramePipeline, FrameResult
-from depth_anything_ros.stats import WindowStats
+from depth_anything_ros.frame.image_codec import ImageDecodeError
+from depth_anything_ros.frame.pipeline import FrameInput, FramePipeline, FrameResult
+from depth_anything_ros.ros import diagnostics as node_diagnostics
+from depth_anything_ros.ros import messages as ros_messages
+from depth_anything_ros.ros import params as node_params
+from depth_anything_ros.ros import scale as node_scale
+from depth_anything_ros.ros.camera import CAMERA_INFO_GRACE_S, Camera, Frame
+from depth_anything_ros.ros.frame_slot import LatestFrameSlots
+from depth_anything_ros.ros.stats import WindowStats
 
 ERROR_LOG_PERIOD_S = 10.0  # one log line per error kind, repeated at most this often
 
@@ -175,10 +178,10 @@ class FrameWorker:
         """Publish what the pipeline produced for one frame, each with the input image's header."""
         header = frame.msg.header
         t0 = time.perf_counter()
-        msgs = ((cam.info_pub, result.camera_info and ros_adapter.camera_info_msg(header, result.camera_info)),
-                (cam.depth_pub, result.depth is not None and ros_adapter.depth_msg(header, result.depth)),
-                (cam.points_pub, result.cloud and ros_adapter.cloud_msg(header, result.cloud)),
-                (cam.colored_pub, result.colored is not None and ros_adapter.rgb_msg(header, result.colored)),
+        msgs = ((cam.info_pub, result.camera_info and ros_messages.camera_info_msg(header, result.camera_info)),
+                (cam.depth_pub, result.depth is not None and ros_messages.depth_msg(header, result.depth)),
+                (cam.points_pub, result.cloud and ros_messages.cloud_msg(header, result.cloud)),
+                (cam.colored_pub, result.colored is not None and ros_messages.rgb_msg(header, result.colored)),
                 (cam.scale_pub, result.depth is not None and node_scale.scale_msg(header, result.scale,
                                                                                   self._runtime["depth.scale"])))
         if self._stop.is_set():

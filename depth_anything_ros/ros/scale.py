@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from geometry_msgs.msg import Vector3Stamped
 
-from depth_anything_ros import image_codec
-from depth_anything_ros.scale import ScaleState
-from depth_anything_ros.stamped import StampedHistory
+from depth_anything_ros.frame import image_codec
+from depth_anything_ros.frame.scale import ScaleState
+from depth_anything_ros.frame.stamped import StampedHistory
 
 REFERENCE_HISTORY = 32  # reference depth images kept per camera to pair with images by stamp
 JUMP_LOG_PERIOD_S = 10.0  # a rate-limited jump is logged at most this often per camera

@@ -4,7 +4,7 @@ Rules, in this one place for the node, the bag tools and the CLI:
 
 - ``fx, fy, cx, cy`` are the projection of the *rectified* image: from P when P[0] != 0 (as image_geometry), else
   from K. ``k`` (row-major raw K) and ``d`` are kept for raw, distorted images: undistortion maps raw pixels through
-  K and D into normalised coordinates of K's optical frame (see ``geometry.ray_grid``).
+  K and D into normalised coordinates of K's optical frame (see ``rays.ray_grid``).
 - ``binning_x/y`` (0 means 1) and ``roi`` (all zero means the full image) describe the image actually published:
   its size is roi.width / binning_x by roi.height / binning_y, and fx' = fx / bx, cx' = (cx - roi.x_offset) / bx
   (the same for y, for K and for P's Tx, Ty), as image_geometry's ``fromCameraInfo`` does.
@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-# Models sensor_msgs/distortion_models defines; geometry.ray_grid can undistort each of them.
+# Models sensor_msgs/distortion_models defines; rays.ray_grid can undistort each of them.
 DISTORTION_MODELS = ('plumb_bob', 'rational_polynomial', 'equidistant')
 IDENTITY_R = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 NO_ROI = (0, 0, 0, 0, False)  # x_offset, y_offset, height, width, do_rectify

@@ -1,4 +1,4 @@
-"""Depth-Anything-V2: DINOv2 ViT-14 encoder + DPT head, with state_dict keys equal to the official checkpoints."""
+"""DINOv2 ViT-14 encoder and DPT head: the building blocks every Depth Anything family shares."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .variants import EncoderSpec, encoder_spec
+from depth_anything_ros.models.variants import EncoderSpec
 
 _LN_EPS = 1e-6
 _POS_OFFSET = 0.1  # DINOv2 adds 0.1 to the target grid before computing the bicubic scale factor
@@ -222,25 +222,3 @@ class DPTHead(nn.Module):
         return F.conv2d(out.float(), conv_b.weight.float(), conv_b.bias.float())
 
 
-class DepthAnythingV2(nn.Module):
-    """Depth-Anything-V2 network: normalised RGB (B, 3, H, W), H and W multiples of 14 -> depth (B, H, W).
-
-    With `max_depth` set (metric checkpoints) the output is sigmoid(x) * max_depth in metres; with
-    `max_depth=None` (relative checkpoints) it is relu(x), affine-invariant inverse depth.
-    """
-
-    def __init__(self, encoder: str = "vits", max_depth: float | None = 20.0):
-        super().__init__()
-        self.spec = encoder_spec(encoder)
-        self.encoder = encoder
-        self.max_depth = None if max_depth is None else float(max_depth)
-        self.pretrained = DinoV2(self.spec)
-        self.depth_head = DPTHead(self.spec)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) normalised image in the model dtype -> (B, H, W) float32 depth."""
-        grid_h, grid_w = x.shape[-2] // self.spec.patch_size, x.shape[-1] // self.spec.patch_size
-        out = self.depth_head(self.pretrained(x), grid_h, grid_w)
-        if self.max_depth is None:
-            return F.relu(out).squeeze(1)
-        return (torch.sigmoid(out) * self.max_depth).squeeze(1)

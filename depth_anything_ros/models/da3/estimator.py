@@ -14,12 +14,19 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from .checkpoint_da3 import load_da3_state_dict
-from .estimator import AUTO, DepthEstimator, resolve_device, resolve_precision
-from .model_da3 import ENCODER, DepthAnything3Metric, metric_depth
-from .preprocess import check_input_size, to_rgb8
-from .preprocess_da3 import SKY_THRESHOLD, check_sky_mode, network_focal, network_input, official_fill, to_image_size
-from .variants import DA3_METRIC
+from depth_anything_ros.models.da3.checkpoint import load_da3_state_dict
+from depth_anything_ros.models.da3.network import ENCODER, DepthAnything3Metric, metric_depth
+from depth_anything_ros.models.da3.preprocess import (
+    SKY_THRESHOLD,
+    check_sky_mode,
+    network_focal,
+    network_input,
+    official_fill,
+    to_image_size,
+)
+from depth_anything_ros.models.image import check_input_size, to_rgb8
+from depth_anything_ros.models.v2.estimator import AUTO, DepthEstimator, resolve_device, resolve_precision
+from depth_anything_ros.models.variants import DA3_METRIC
 
 _log = logging.getLogger(__name__)
 DEFAULT_PROCESS_RES = 504  # the official API's process_res: the longer image side at the network input
@@ -94,7 +101,7 @@ class DA3Estimator(DepthEstimator):
                      ) -> torch.Tensor:
         """(B, H, W[, C]) raw tensor from `upload`, (fx, fy) per image -> (B, H, W) float32 metres on the device.
 
-        Sky (probability >= 0.3) is NaN with sky 'invalid'; depth returns to H x W bilinearly (preprocess_da3).
+        Sky (probability >= 0.3) is NaN with sky 'invalid'; depth returns to H x W bilinearly (da3/preprocess.py).
         """
         if focal is None:
             raise ValueError("DA3 metric depth needs the focal length of every image: pass focal=[(fx, fy), ...] "

@@ -11,18 +11,18 @@ from types import MappingProxyType
 
 import torch
 
-from .checkpoint import (
+from depth_anything_ros.models.checkpoint_io import (
     HF_WEIGHTS,
     SAFETENSORS_SUFFIX,
     SYNTHETIC_KEY,
     CheckpointError,
-    _first_sentence,
-    _read_safetensors,
+    first_sentence,
+    read_safetensors,
     resolve_variant,
 )
-from .model_da3 import FILE_PREFIX, DepthAnything3Metric
-from .synthetic_weights import random_weights
-from .variants import CHECKPOINTS, METRIC_FOCAL
+from depth_anything_ros.models.da3.network import FILE_PREFIX, DepthAnything3Metric
+from depth_anything_ros.models.synthetic_weights import random_weights
+from depth_anything_ros.models.variants import CHECKPOINTS, METRIC_FOCAL
 
 _MARKER = FILE_PREFIX + "backbone.pretrained.cls_token"  # a tensor only DA3 files hold
 
@@ -78,7 +78,7 @@ def load_da3_state_dict(source: str | os.PathLike | Mapping[str, torch.Tensor],
         if path is None:
             raise CheckpointError(f"{source} is not a DA3 checkpoint: expected its model.safetensors file or the "
                                   "folder holding it (pickled .pth files are not accepted for DA3)")
-        state = _read_safetensors(path)
+        state = read_safetensors(path)
     expected = expected_shapes()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -136,5 +136,5 @@ def write_synthetic_da3_checkpoint(path: str | os.PathLike, seed: int = 0) -> Pa
     try:
         save_file(synthetic_da3_state_dict(seed), str(path), metadata={SYNTHETIC_KEY: f"da3metric-large seed={seed}"})
     except OSError as exc:
-        raise CheckpointError(f"cannot write {path}: {_first_sentence(exc)}") from None
+        raise CheckpointError(f"cannot write {path}: {first_sentence(exc)}") from None
     return path

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .preprocess import IMAGENET_MEAN, IMAGENET_STD, PATCH
+from depth_anything_ros.models.image import IMAGENET_MEAN, IMAGENET_STD, PATCH
 
 SKY_THRESHOLD = 0.3  # sky probability at or above which a pixel is sky (the official compute_sky_mask)
 SKY_MODES = ("invalid", "official_fill")  # sky -> NaN (default) | the official 0.99-quantile fill

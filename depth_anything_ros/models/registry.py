@@ -7,11 +7,11 @@ from collections.abc import Mapping
 
 import torch
 
-from .checkpoint import CheckpointError
-from .checkpoint_da3 import is_da3_checkpoint
-from .estimator import AUTO, DepthEstimator
-from .estimator_da3 import DEFAULT_PROCESS_RES, DA3Estimator
-from .model_da3 import ENCODER
+from depth_anything_ros.models.checkpoint_io import CheckpointError
+from depth_anything_ros.models.da3.checkpoint import is_da3_checkpoint
+from depth_anything_ros.models.da3.estimator import DEFAULT_PROCESS_RES, DA3Estimator
+from depth_anything_ros.models.da3.network import ENCODER
+from depth_anything_ros.models.v2.estimator import AUTO, DepthEstimator
 
 V2_INPUT_SIZE = 518  # the official infer_image default: shorter side at least 518
 

@@ -8,7 +8,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 
-from depth_anything_ros import image_codec
+from depth_anything_ros.frame import image_codec
 
 
 def _byte_array(data) -> array.array:

@@ -9,6 +9,7 @@ min_depth, +inf by max_depth. MAE is the mean absolute error in metres; log10 is
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,3 +122,17 @@ def fit_alignment(pred: np.ndarray, gt: np.ndarray, min_depth: float, max_depth:
     fit = AlignmentFit()
     fit.add(pred, gt, min_depth, max_depth)
     return fit.solve(mode)
+
+
+def pixel_sample(frames: Iterable[tuple[np.ndarray, np.ndarray]], min_depth: float, max_depth: float, scale: float,
+                 shift: float, per_frame: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(gt, aligned sanitised prediction) of up to `per_frame` random valid pixels of each (gt, pred), 1-D arrays."""
+    rng = np.random.default_rng(seed)
+    gts, preds = [], []
+    for gt, pred in frames:
+        idx = np.flatnonzero(valid_mask(gt, min_depth, max_depth))
+        idx = rng.choice(idx, size=min(per_frame, idx.size), replace=False)
+        gts.append(gt.reshape(-1)[idx])
+        aligned = scale * pred.reshape(-1)[idx].astype(np.float64) + shift
+        preds.append(sanitise_prediction(aligned, min_depth, max_depth))
+    return np.concatenate(gts), np.concatenate(preds)

@@ -10,18 +10,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import CheckpointError, load_checkpoint
-from .model import DepthAnythingV2
-from .preprocess import (
-    ENCODINGS,
-    check_image,
-    check_input_size,
-    check_work,
-    network_input,
-    upsample_depth,
-)
-from .torch_support import check_torch
-from .variants import CHECKPOINTS, FORMAT_PTH, METRIC, RELATIVE
+from depth_anything_ros.models.checkpoint_io import CheckpointError
+from depth_anything_ros.models.image import ENCODINGS, check_image, check_input_size, check_work
+from depth_anything_ros.models.torch_support import check_torch
+from depth_anything_ros.models.v2.checkpoint import load_checkpoint
+from depth_anything_ros.models.v2.network import DepthAnythingV2
+from depth_anything_ros.models.v2.preprocess import network_input, upsample_depth
+from depth_anything_ros.models.variants import CHECKPOINTS, FORMAT_PTH, METRIC, RELATIVE
 
 check_torch()  # an older torch fails here, saying how to install one, instead of inside a frame
 _log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Options shared by the model-running subcommands (estimate, bag process, bag evaluate, demo) and their checks.
+"""Command-line pieces every subcommand shares: the model and output options, their checks, errors and the banner.
 
 Flag names mean one thing in every subcommand: `--model-max-depth` is the metric head scale of the model
 (estimate, bag process, bag evaluate, demo), `--cloud-min-depth/--cloud-max-depth` bound the point cloud (estimate,
@@ -16,7 +16,14 @@ from pathlib import Path
 
 from depth_anything_ros.bag.bagfile import BagError
 
+PROG = "depth-anything-ros"
 MODEL_DEFAULT = "hypersim-vits"
+DEFAULT_FOV_DEG = 60.0  # estimate: horizontal field of view assumed when no intrinsics are given
+BANNER_WIDTH = 78
+
+
+class CommandError(Exception):
+    """A problem with the user's input, reported as one line with exit code 2."""
 
 
 def number(kind: type = float, low: float | None = None, high: float | None = None, *, above: bool = False,
@@ -51,7 +58,7 @@ def add_model_options(p: argparse.ArgumentParser, inference: bool = True) -> Non
 
     `inference` False (train) leaves out --compile and --batch, which only apply to running the model.
     """
-    from depth_anything_ros.variants import CHECKPOINTS, RELATIVE
+    from depth_anything_ros.models.variants import CHECKPOINTS, RELATIVE
 
     metric = ", ".join(name for name, spec in CHECKPOINTS.items() if spec.kind != RELATIVE)
     g = p.add_argument_group("model")
@@ -113,7 +120,7 @@ def cli_wording(text: str) -> str:
 
 def check_checkpoint_name(name: str, allow_relative: bool = False) -> None:
     """Refuse, before anything loads, a relative variant name (unless allowed) and a name that is no variant or path."""
-    from depth_anything_ros.variants import CHECKPOINTS, METRIC, RELATIVE
+    from depth_anything_ros.models.variants import CHECKPOINTS, METRIC, RELATIVE
 
     spec = CHECKPOINTS.get(name)
     if spec is not None and spec.kind == RELATIVE and not allow_relative:
@@ -123,7 +130,7 @@ def check_checkpoint_name(name: str, allow_relative: bool = False) -> None:
                        f"the tools need a metric one{f' such as {close[0]}' if close else ''}: {', '.join(metric)}")
     if spec is None and not Path(name).expanduser().exists() and Path(name).suffix not in (".pth", ".pt",
                                                                                            ".safetensors"):
-        from depth_anything_ros.checkpoint import CheckpointError, unknown_checkpoint_error
+        from depth_anything_ros.models.checkpoint_io import CheckpointError, unknown_checkpoint_error
 
         raise CheckpointError(f"--checkpoint: {unknown_checkpoint_error(name)}")
 
@@ -134,10 +141,10 @@ def make_estimator(args: argparse.Namespace, announce_synthetic: bool = True, al
     Errors name the flags: CheckpointError (reworded, see cli_wording) or BagError for --input-size, --device,
     --precision. A checkpoint marked as synthetic weights is announced with a banner on stderr.
     """
-    from depth_anything_ros.checkpoint import CheckpointError, is_synthetic
-    from depth_anything_ros.estimator import resolve_device, resolve_precision
-    from depth_anything_ros.families import load_estimator
-    from depth_anything_ros.preprocess import check_input_size
+    from depth_anything_ros.models.checkpoint_io import CheckpointError, is_synthetic
+    from depth_anything_ros.models.image import check_input_size
+    from depth_anything_ros.models.registry import load_estimator
+    from depth_anything_ros.models.v2.estimator import resolve_device, resolve_precision
 
     try:
         if args.input_size is not None:
@@ -163,8 +170,6 @@ def make_estimator(args: argparse.Namespace, announce_synthetic: bool = True, al
     except CheckpointError as exc:
         raise CheckpointError(cli_wording(str(exc))) from None
     if announce_synthetic and is_synthetic(estimator.checkpoint_path):
-        from depth_anything_ros.bag.demo import banner
-
         print(banner([f"SYNTHETIC WEIGHTS: {Path(estimator.checkpoint_path).name} holds random weights with the",
                       "official shapes. Every depth, point cloud and metric is MEANINGLESS;",
                       "only the pipeline is real. Use a real checkpoint for results."]), file=sys.stderr)
@@ -198,7 +203,7 @@ def add_frame_options(p: argparse.ArgumentParser, cloud_layout: bool = True) -> 
 
 def scale_options(args: argparse.Namespace) -> object:
     """scale.ScaleOptions of bag process's metric scale options (mode fixed without them)."""
-    from depth_anything_ros.scale import ScaleOptions
+    from depth_anything_ros.frame.scale import ScaleOptions
 
     if args.scale_reference and args.camera_height:
         raise BagError("give --scale-reference or --camera-height, not both")
@@ -209,8 +214,8 @@ def scale_options(args: argparse.Namespace) -> object:
 
 def frame_options(args: argparse.Namespace) -> object:
     """pipeline.FrameOptions from the options of add_frame_options; BagError naming the flag."""
-    from depth_anything_ros.colorize import COLORMAPS
-    from depth_anything_ros.pipeline import FrameOptions
+    from depth_anything_ros.frame.colorize import COLORMAPS
+    from depth_anything_ros.frame.pipeline import FrameOptions
 
     if args.cloud_max_depth > 0 and args.cloud_min_depth >= args.cloud_max_depth:
         raise BagError(f"--cloud-min-depth {args.cloud_min_depth:g} must be below --cloud-max-depth "
@@ -226,3 +231,10 @@ def frame_options(args: argparse.Namespace) -> object:
                             colormap=args.colormap, undistort=not getattr(args, "no_undistort", False))
     except ValueError as exc:
         raise BagError(f"invalid output options: {exc}") from exc
+
+
+
+def banner(lines: list[str]) -> str:
+    """Frame lines in a loud box of exclamation marks."""
+    rule = "!" * BANNER_WIDTH
+    return "\n".join([rule, *(f"!!  {line}".ljust(BANNER_WIDTH - 2) + "!!" for line in lines), rule])

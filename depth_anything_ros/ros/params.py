@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
-from depth_anything_ros.pipeline import FrameOptions
-from depth_anything_ros.preprocess import MAX_INPUT_SIZE, check_input_size
-from depth_anything_ros.scale import SCALE_MODES, ScaleOptions
+from depth_anything_ros.frame.pipeline import FrameOptions
+from depth_anything_ros.frame.scale import SCALE_MODES, ScaleOptions
+from depth_anything_ros.models.image import MAX_INPUT_SIZE, check_input_size
 
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
           float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,

@@ -197,3 +197,10 @@ def depth_from_image(msg) -> np.ndarray:
         depth[millimetres == 0] = np.nan
         return depth
     raise ImageDecodeError(f"unsupported depth encoding '{encoding}'; supported: 32FC1 (metres), 16UC1 (millimetres)")
+
+
+def depth_to_millimetres(depth: np.ndarray) -> np.ndarray:
+    """Return (H, W) metres as uint16 millimetres (REP 118 16UC1): round half up, 0 = invalid, clipped at 65535."""
+    valid = np.isfinite(depth) & (depth > 0)
+    millimetres = np.floor(np.where(valid, depth, 0.0).astype(np.float64) * 1000.0 + 0.5)
+    return np.clip(millimetres, 0, 65535).astype(np.uint16)

@@ -34,12 +34,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from depth_anything_ros import image_codec
-from depth_anything_ros.camera import CameraInfo, Intrinsics, IntrinsicsError, image_camera
-from depth_anything_ros.colorize import COLORMAPS, colorize, colormap_lut
-from depth_anything_ros.geometry import CloudBuffer, PointCloudBuilder, ray_grid
-from depth_anything_ros.preprocess import check_work, to_rgb8
-from depth_anything_ros.scale import (
+from depth_anything_ros.frame import image_codec
+from depth_anything_ros.frame.camera import CameraInfo, Intrinsics, IntrinsicsError, image_camera
+from depth_anything_ros.frame.colorize import COLORMAPS, colorize, colormap_lut
+from depth_anything_ros.frame.geometry import CloudBuffer, PointCloudBuilder
+from depth_anything_ros.frame.rays import ray_grid
+from depth_anything_ros.frame.scale import (
     ReferenceSizeError,
     ScaleOptions,
     ScaleState,
@@ -49,7 +49,8 @@ from depth_anything_ros.scale import (
     fit_relative,
     relative_to_depth,
 )
-from depth_anything_ros.variants import CHECKPOINTS, METRIC
+from depth_anything_ros.models.image import check_work, to_rgb8
+from depth_anything_ros.models.variants import CHECKPOINTS, METRIC
 
 OUTPUTS = ("depth", "camera_info", "points", "colored", "rgb")  # rgb: the (H, W, 3) uint8 RGB the cloud is coloured by
 INTRINSIC_OUTPUTS = ("camera_info", "points")

@@ -1,8 +1,8 @@
 """DepthAnythingNode: managed lifecycle node wiring camera topics to the frame pipeline, and its diagnostics.
 
 Threads: the executor runs subscriptions, timers and services; subscription callbacks only put the newest frame
-of their camera into a LatestFrameSlots; one FrameWorker thread (node_worker.py) takes fair batches, runs the
-pipeline and publishes. Parameters, lifecycle and diagnostics live here; per-frame decisions in pipeline.py.
+of their camera into a LatestFrameSlots; one FrameWorker thread (ros/worker.py) takes fair batches, runs the
+pipeline and publishes. Parameters, lifecycle and diagnostics live here; per-frame decisions in frame/pipeline.py.
 """
 
 from __future__ import annotations
@@ -23,16 +23,18 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from depth_anything_ros import node_diagnostics, node_params, node_scale, ros_adapter
-from depth_anything_ros.checkpoint import CheckpointError, is_synthetic
-from depth_anything_ros.colorize import COLORMAPS
-from depth_anything_ros.families import load_estimator
-from depth_anything_ros.frame_slot import LatestFrameSlots
-from depth_anything_ros.node_camera import Camera
-from depth_anything_ros.node_worker import FrameWorker
-from depth_anything_ros.pipeline import FramePipeline
-from depth_anything_ros.stats import WindowStats
-
+from depth_anything_ros.frame.colorize import COLORMAPS
+from depth_anything_ros.frame.pipeline import FramePipeline
+from depth_anything_ros.models.checkpoint_io import CheckpointError, is_synthetic
+from depth_anything_ros.models.registry import load_estimator
+from depth_anything_ros.ros import diagnostics as node_diagnostics
+from depth_anything_ros.ros import messages as ros_messages
+from depth_anything_ros.ros import params as node_params
+from depth_anything_ros.ros import scale as node_scale
+from depth_anything_ros.ros.camera import Camera
+from depth_anything_ros.ros.frame_slot import LatestFrameSlots
+from depth_anything_ros.ros.stats import WindowStats
+from depth_anything_ros.ros.worker import FrameWorker
 
 try:  # Iron and newer
     from rclpy.event_handler import SubscriptionEventCallbacks
@@ -322,7 +324,7 @@ class DepthAnythingNode(LifecycleNode):
         failure = self._failure or ("; ".join(self._invalid.values()) if self._invalid else "")
         worker_alive = self._worker is not None and self._worker.is_alive()
         state = node_diagnostics.model_state(self._status, failure, worker_alive, self._active)
-        statuses = [ros_adapter.diagnostic_status(f"{fqn}: model", fqn, state.level, state.message, values)]
+        statuses = [ros_messages.diagnostic_status(f"{fqn}: model", fqn, state.level, state.message, values)]
         now = time.monotonic()
         for index, cam in enumerate(self._cameras):
             idle = (f"no images on {cam.label}" if cam.frames_in == 0 and now - self._activated_at > NO_INPUT_WARN_S
@@ -332,9 +334,9 @@ class DepthAnythingNode(LifecycleNode):
             counts = (self._slots.received[index], self._slots.dropped[index]) if self._slots else (0, 0)
             values = {**cam.diagnostic_values(*counts),
                       **node_scale.diagnostic_values(cam.scale_state, self._runtime["depth.scale"])}
-            statuses.append(ros_adapter.diagnostic_status(f"{fqn}: camera {cam.label}", fqn, cstate.level,
+            statuses.append(ros_messages.diagnostic_status(f"{fqn}: camera {cam.label}", fqn, cstate.level,
                                                           cstate.message, values))
-        self._diag_pub.publish(ros_adapter.diagnostic_array(self.get_clock().now().to_msg(), statuses))
+        self._diag_pub.publish(ros_messages.diagnostic_array(self.get_clock().now().to_msg(), statuses))
 
 
 class _InterruptOutsideSpin:

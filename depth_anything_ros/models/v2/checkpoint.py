@@ -1,12 +1,9 @@
-"""Safe checkpoint loading (official .pth, .safetensors, transformers folders, hub names) and synthetic weights."""
+"""Depth-Anything-V2 checkpoints: official .pth/.safetensors files, transformers folders, hub names -> official keys."""
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
-import pickle
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -15,18 +12,27 @@ from types import MappingProxyType
 
 import torch
 
-from .checkpoint_meta import read_meta
-from .synthetic_weights import SYNTHETIC_KEY, synthetic_state_dict, write_synthetic_checkpoint  # noqa: F401 - kept here
-from .variants import CHECKPOINTS, ENCODERS, FORMAT_HF, METRIC, RELATIVE, CheckpointSpec, encoder_spec
-
-PICKLE_SUFFIXES = (".pth", ".pt")
-SAFETENSORS_SUFFIX = ".safetensors"
-HF_CONFIG = "config.json"
-HF_WEIGHTS = "model.safetensors"
-
-
-class CheckpointError(Exception):
-    """A checkpoint cannot be found, read or used; the message says why and what to do."""
+from depth_anything_ros.models.checkpoint_io import (
+    HF_CONFIG,
+    HF_WEIGHTS,
+    PICKLE_SUFFIXES,
+    SAFETENSORS_SUFFIX,
+    CheckpointError,
+    missing_file_error,
+    read_pickle,
+    read_safetensors,
+    resolve_variant,
+    unknown_checkpoint_error,
+)
+from depth_anything_ros.models.checkpoint_meta import read_meta
+from depth_anything_ros.models.v2.network import DepthAnythingV2
+from depth_anything_ros.models.variants import (
+    CHECKPOINTS,
+    ENCODERS,
+    METRIC,
+    RELATIVE,
+    encoder_spec,
+)
 
 
 @dataclass(frozen=True)
@@ -43,8 +49,6 @@ class LoadedCheckpoint:
 @cache
 def expected_shapes(encoder: str) -> MappingProxyType[str, tuple[int, ...]]:
     """Official state_dict key -> shape for an encoder, in module order (read-only)."""
-    from .model import DepthAnythingV2
-
     with torch.device("meta"):
         model = DepthAnythingV2(encoder_spec(encoder).name, max_depth=None)
     return MappingProxyType({k: tuple(v.shape) for k, v in model.state_dict().items()})
@@ -131,84 +135,6 @@ def _is_hf_naming(state: dict[str, torch.Tensor]) -> bool:
 # reading files
 
 
-def _read_pickle(path: Path) -> dict:
-    """torch.load with weights_only=True; code-running pickles and damaged files become CheckpointError."""
-    try:
-        with warnings.catch_warnings():  # torch warns about pickles not written by torch.save; we judge them below
-            warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        reason = str(exc).strip().splitlines()
-        detail = next((ln for ln in reason if "GLOBAL" in ln or "Unsupported" in ln), reason[0] if reason else "")
-        raise CheckpointError(
-            f"refused to load {path}: it is not a plain tensor checkpoint and unpickling it could run code "
-            f"(loaded with weights_only=True; {detail.strip()[:200]}). Only load files from sources you trust."
-        ) from None
-    except Exception as exc:  # noqa: BLE001 - a damaged pickle fails in any way the unpickler's stack allows
-        raise CheckpointError(
-            f"cannot read {path}: the file is truncated or corrupt ({_first_sentence(exc)}); download it again"
-        ) from None
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state_dict")
-    return obj
-
-
-def is_synthetic(path: str | os.PathLike) -> bool:
-    """Return True for a .safetensors file write_synthetic_checkpoint made, or a file whose metadata says so.
-
-    (Random weights; a bare .pth cannot say.) A checkpoint fine-tuned from synthetic weights is marked in its
-    metadata (checkpoint_meta.py).
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / HF_WEIGHTS
-    try:
-        if (read_meta(path) or {}).get("synthetic"):
-            return True
-    except ValueError:
-        return False
-    if path.suffix != SAFETENSORS_SUFFIX or not path.is_file():
-        return False
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            return SYNTHETIC_KEY in (handle.metadata() or {})
-    except (SafetensorError, OSError, ValueError):
-        return False
-
-
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"cannot read {path}: the file is truncated or corrupt ({_first_sentence(exc)}); download it again"
-        ) from None
-
-
-def _first_sentence(exc: BaseException) -> str:
-    """'Type: first sentence' of an exception message, without the library's long advice."""
-    text = (str(exc).strip().splitlines() or [""])[0].split(". ")[0].rstrip(".")
-    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
-
-
-def _unwrap(obj: dict) -> dict[str, torch.Tensor]:
-    """Accept a bare state_dict, a training checkpoint {'model': ...} / {'state_dict': ...}, and DDP prefixes."""
-    for key in ("model", "state_dict"):
-        if isinstance(obj.get(key), dict):
-            obj = obj[key]
-            break
-    state = {}
-    for k, v in obj.items():
-        if isinstance(v, torch.Tensor):
-            state[k[len("module."):] if k.startswith("module.") else k] = v
-    return state
-
-
 def _check_shapes(state: dict[str, torch.Tensor], encoder: str, path: Path) -> dict[str, torch.Tensor]:
     """Verify keys and shapes against the encoder; name the first mismatch and the encoder that would fit."""
     expected = expected_shapes(encoder)
@@ -245,25 +171,6 @@ def _encoder_that_fits(state: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
-def unknown_checkpoint_error(name: str) -> CheckpointError:
-    """Error for a name that is neither a variant nor an existing path: the closest variant names, then all of them."""
-    by_lower = {n.lower(): n for n in CHECKPOINTS}
-    close = [by_lower[n] for n in difflib.get_close_matches(name.lower(), by_lower, n=3, cutoff=0.6)]
-    guess = f"did you mean {' or '.join(repr(n) for n in close)}? " if close else ""
-    return CheckpointError(
-        f"unknown checkpoint '{name}': no variant has that name and no such file or folder exists; {guess}"
-        f"variant names: {', '.join(CHECKPOINTS)}; or pass a .pth/.pt/.safetensors file or a transformers folder"
-    )
-
-
-def _missing_file_error(path: Path) -> CheckpointError:
-    known = next((c for c in CHECKPOINTS.values() if c.filename == path.name and c.format != FORMAT_HF), None)
-    hint = (f"; get it with: {known.download_command(str(path.parent))}" if known
-            else "; pass an existing .pth/.pt/.safetensors file, a transformers folder, or a variant name such as "
-                 "'hypersim-vits'")
-    return CheckpointError(f"checkpoint file not found: {path}{hint}")
-
-
 def _load_hf_folder(folder: Path, encoder: str | None) -> LoadedCheckpoint:
     config_path, weights_path = folder / HF_CONFIG, folder / HF_WEIGHTS
     for needed in (config_path, weights_path):
@@ -286,7 +193,7 @@ def _load_hf_folder(folder: Path, encoder: str | None) -> LoadedCheckpoint:
         )
     kind = config.get("depth_estimation_type", RELATIVE)
     max_depth = float(config["max_depth"]) if kind == METRIC and config.get("max_depth") else None
-    state = _check_shapes(from_hf_state_dict(_read_safetensors(weights_path), encoder), encoder, weights_path)
+    state = _check_shapes(from_hf_state_dict(read_safetensors(weights_path), encoder), encoder, weights_path)
     return LoadedCheckpoint(state, encoder, folder, kind, max_depth)
 
 
@@ -309,8 +216,8 @@ def load_file(path: str | os.PathLike, encoder: str | None = None) -> LoadedChec
             f"{HF_WEIGHTS}, or a variant name ({', '.join(CHECKPOINTS)})"
         )
     if not path.is_file():
-        raise _missing_file_error(path)
-    raw = _read_safetensors(path) if path.suffix == SAFETENSORS_SUFFIX else _unwrap(_read_pickle(path))
+        raise missing_file_error(path)
+    raw = read_safetensors(path) if path.suffix == SAFETENSORS_SUFFIX else unwrap_state_dict(read_pickle(path))
     if encoder is None:
         encoder = _detect_encoder(raw, path)
     if _is_hf_naming(raw):
@@ -339,60 +246,11 @@ def _detect_encoder(raw: dict[str, torch.Tensor], path: Path) -> str:
 # variant names through the Hugging Face cache
 
 
-def resolve_variant(name: str, cache_dir: str | os.PathLike | None = None, download: bool = True) -> Path:
-    """Local path of a known checkpoint (file, or folder for -hf), from the hub cache or downloaded into it."""
-    spec = CHECKPOINTS[name]
-    from huggingface_hub import hf_hub_download
-
-    paths = []
-    for filename in spec.files:
-        try:
-            paths.append(Path(hf_hub_download(spec.repo_id, filename, cache_dir=cache_dir, local_files_only=True)))
-            continue
-        except Exception:  # noqa: BLE001 - any cache miss falls through to the download attempt
-            pass
-        if not download:
-            raise _offline_error(spec, "downloading is switched off")
-        unreachable = _hub_unreachable()
-        if unreachable:
-            raise _offline_error(spec, unreachable)
-        try:
-            paths.append(Path(hf_hub_download(spec.repo_id, filename, cache_dir=cache_dir)))
-        except Exception as exc:  # noqa: BLE001 - network, auth and hub errors all mean "not available"
-            raise _offline_error(spec, f"the download failed: {_first_sentence(exc)}") from None
-    return paths[-1] if spec.format != FORMAT_HF else paths[-1].parent
-
-
-def _hub_unreachable(timeout_s: float = 3.0) -> str | None:
-    """Why the hub cannot be reached (HF_HUB_OFFLINE, no route), or None; saves huggingface_hub's long retries."""
-    import socket
-    from urllib.parse import urlparse
-
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE:
-        return "HF_HUB_OFFLINE is set"
-    url = urlparse(constants.ENDPOINT)
-    try:
-        socket.create_connection((url.hostname, url.port or 443), timeout=timeout_s).close()
-    except OSError as exc:
-        return f"{url.hostname} is unreachable ({_first_sentence(exc)})"
-    return None
-
-
-def _offline_error(spec: CheckpointSpec, why: str) -> CheckpointError:
-    return CheckpointError(
-        f"checkpoint '{spec.name}' ({spec.repo_id}: {', '.join(spec.files)}) is not in the Hugging Face cache and "
-        f"{why}. On a machine with network run: {spec.download_command()} "
-        f"(fills the cache), or {spec.download_command('checkpoints')} and pass the file or folder path"
-    )
-
-
 def load_checkpoint(source: str | os.PathLike | Mapping[str, torch.Tensor], encoder: str | None = None,
                     cache_dir: str | os.PathLike | None = None, download: bool = True) -> LoadedCheckpoint:
     """Load a variant name, a path or an in-memory state_dict; the encoder defaults to the variant's or the shapes'."""
     if isinstance(source, Mapping):
-        state = _unwrap(dict(source))
+        state = unwrap_state_dict(dict(source))
         encoder = encoder or _detect_encoder(state, Path("<state_dict>"))
         return LoadedCheckpoint(_check_shapes(state, encoder, Path("<state_dict>")), encoder, Path("<state_dict>"),
                                 None, None)
@@ -410,3 +268,16 @@ def load_state_dict(source: str | os.PathLike | Mapping[str, torch.Tensor],
                     encoder: str | None = None) -> dict[str, torch.Tensor]:
     """Official-named float32 state_dict from a variant name, a .pth/.pt/.safetensors file or a transformers folder."""
     return load_checkpoint(source, encoder).state_dict
+
+
+def unwrap_state_dict(obj: dict) -> dict[str, torch.Tensor]:
+    """Accept a bare state_dict, a training checkpoint {'model': ...} / {'state_dict': ...}, and DDP prefixes."""
+    for key in ("model", "state_dict"):
+        if isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    state = {}
+    for k, v in obj.items():
+        if isinstance(v, torch.Tensor):
+            state[k[len("module."):] if k.startswith("module.") else k] = v
+    return state

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from depth_anything_ros.camera import CameraInfo, Intrinsics, IntrinsicsError
-from depth_anything_ros.node_scale import REFERENCE_HISTORY, ScaleHealth
-from depth_anything_ros.scale import ScaleState
-from depth_anything_ros.stamped import StampedHistory
-from depth_anything_ros.stats import WindowStats
+from depth_anything_ros.frame.camera import CameraInfo, Intrinsics, IntrinsicsError
+from depth_anything_ros.frame.scale import ScaleState
+from depth_anything_ros.frame.stamped import StampedHistory
+from depth_anything_ros.ros.scale import REFERENCE_HISTORY, ScaleHealth
+from depth_anything_ros.ros.stats import WindowStats
 
 CAMERA_INFO_GRACE_S = 3.0  # frames without camera_info for this long: warn once, fall back
 CAMERA_INFO_HISTORY = 64  # camera_infos kept per camera to pair with images by stamp

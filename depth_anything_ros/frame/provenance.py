@@ -7,7 +7,7 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
-from depth_anything_ros.checkpoint import HF_WEIGHTS, is_synthetic
+from depth_anything_ros.models.checkpoint_io import HF_WEIGHTS, is_synthetic
 
 SYNTHETIC_LABEL = "SYNTHETIC WEIGHTS"
 

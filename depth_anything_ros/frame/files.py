@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import torch
 
-from depth_anything_ros.colorize import color_bar, colorize
+from depth_anything_ros.frame import image_codec
+from depth_anything_ros.frame.colorize import color_bar, colorize
 
 
 def _depth_array(depth) -> np.ndarray:
@@ -36,17 +37,9 @@ def write_depth_npy(path, depth) -> None:
     np.save(Path(path), _depth_array(depth))
 
 
-def depth_to_millimetres(depth) -> np.ndarray:
-    """Return (H, W) metres as uint16 millimetres (REP 118 16UC1): round half up, 0 = invalid, clipped at 65535."""
-    depth = _depth_array(depth)
-    valid = np.isfinite(depth) & (depth > 0)
-    millimetres = np.floor(np.where(valid, depth, 0.0).astype(np.float64) * 1000.0 + 0.5)
-    return np.clip(millimetres, 0, 65535).astype(np.uint16)
-
-
 def write_depth_png_mm(path, depth) -> None:
     """Write (H, W) metres as a 16-bit PNG in millimetres (0 = invalid, clipped at 65535 mm)."""
-    _write_image(path, depth_to_millimetres(depth))
+    _write_image(path, image_codec.depth_to_millimetres(_depth_array(depth)))
 
 
 def write_preview_png(path, rgb_image: np.ndarray, depth, lut, min_depth: float, max_depth: float) -> None:

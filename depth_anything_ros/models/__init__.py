@@ -1,0 +1,1 @@
+"""Pixels -> metric depth, without ROS: shared ViT/DPT blocks, the variant table, the family registry, safe loading."""

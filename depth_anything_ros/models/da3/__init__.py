@@ -1,0 +1,1 @@
+"""Depth Anything 3 metric (DA3METRIC-LARGE): network, checkpoint reader, preprocessing, estimator."""

@@ -1,0 +1,1 @@
+"""Depth-Anything-V2 (metric and relative): network, checkpoint reader, preprocessing, estimator."""

@@ -1,0 +1,1 @@
+"""The ROS 2 node and its helpers: wiring of topics, parameters, threads and diagnostics around frame/."""
