@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--process-res", type=int, default=504, help="DA3 long side (V2 gets the matching short side)")
     parser.add_argument("--precisions", type=common.csv_list, default=None,
                         help="comma-separated precisions (default: fp32,bf16 on CPU; fp32,fp16,bf16 on CUDA)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile both networks (default eager)")
     args = parser.parse_args(argv)
     common.apply_common(args)
     if args.quick:
@@ -61,12 +62,12 @@ def main(argv: list[str] | None = None) -> dict:
         for family in ("v2-vitl", "da3metric-large"):
             if family == "v2-vitl":
                 est = DepthEstimator(v2_checkpoint, encoder="vitl", max_depth=20.0, device=args.device,
-                                     precision=precision, input_size=v2_size, compile=False)
+                                     precision=precision, input_size=v2_size, compile=args.compile)
             else:
                 est = DA3Estimator(da3_state, device=args.device, precision=precision, input_size=args.process_res,
-                                   compile=False)
+                                   compile=args.compile)
             x = torch.randn(1, 3, net_h, net_w, generator=torch.Generator().manual_seed(0)).to(est.device, est.dtype)
-            row = {"model": family, "precision": precision, "resolution": args.resolution,
+            row = {"model": family, "precision": precision, "compiled": args.compile, "resolution": args.resolution,
                    "network_input": f"{net_w}x{net_h}"}
             row.update(_bench(est, frame, x, args, None if family == "v2-vitl" else focal))
             if family == "da3metric-large":
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
             if args.json is not None:
                 common.write_json(args.json, "da3_vs_v2", args, results)
             del est
-    common.print_table(results, ["model", "precision", "resolution", "network_input", "forward_p50_ms",
+    common.print_table(results, ["model", "precision", "compiled", "resolution", "network_input", "forward_p50_ms",
                                  "estimate_p50_ms", "estimate_fps", "depth_max_abs_diff_m", "depth_mean_abs_diff_m",
                                  "sky_flipped"], title=f"DA3METRIC-LARGE vs V2 vitl ({args.device})")
     return common.write_json(args.json, "da3_vs_v2", args, results)

@@ -3,6 +3,7 @@
 #
 #   bash benchmarks/gpu_check.sh --device cuda --out "$OUT"      # on the GPU machine (docs/benchmarks.md)
 #   bash benchmarks/gpu_check.sh --device cpu --quick            # dry run here: every step, tiny configurations
+#   bash benchmarks/gpu_check.sh --plan 2 --device cuda --out "$OUT"   # the second check: DA3 and training steps
 #
 # Run benchmarks/gpu_prepare.sh first on a machine with internet: it puts the wheels the GPU image lacks in .whl/
 # and the official Depth-Anything-V2 code in .gpu/official/ (both ignored, both carried). Steps run in order of
@@ -21,6 +22,7 @@ usage() {
     cat <<'EOF'
 usage: benchmarks/gpu_check.sh [--device cuda|cpu] [--quick] [--out DIR] [--python PY] [--budget SECONDS]
                                [--encoders LIST] [--official DIR] [--only STEPS] [--skip STEPS] [--list]
+                               [--plan 1|2]
 
   --device    cuda (default) or cpu (dry run: compiled steps run eager, fp16 is left out)
   --quick     every benchmark's --quick configuration (tiny inputs, no meaningful timing)
@@ -31,11 +33,13 @@ usage: benchmarks/gpu_check.sh [--device cuda|cpu] [--quick] [--out DIR] [--pyth
   --official  extracted official code, holding metric_depth/ (default .gpu/official; when absent, extracted into
               the work folder from $DEPTH_ANYTHING_OFFICIAL_GIT or the local mirror, if there is one)
   --only/--skip  comma-separated step names (see --list); setup, info and summary always run
+  --plan      1 (default): Depth-Anything-V2 tests and benchmarks; 2: DA3METRIC-LARGE (eager and compiled, every
+              precision against fp32) and fine-tuning steps (vits, vitb at 518, batch 4, autocast against fp32)
 EOF
 }
 
 DEVICE=cuda QUICK=0 OUT_DIR=${OUT:-} PY="" BUDGET="" ENCODERS=vits,vitb,vitl OFFICIAL=.gpu/official ONLY="" SKIP=""
-LIST=0
+LIST=0 PLAN_NUMBER=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --device) DEVICE=${2:?}; shift 2 ;;
@@ -48,10 +52,15 @@ while [ $# -gt 0 ]; do
         --only) ONLY=${2:?}; shift 2 ;;
         --skip) SKIP=${2:?}; shift 2 ;;
         --list) LIST=1; shift ;;
+        --plan) PLAN_NUMBER=${2:?}; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "error: unknown argument '$1'" >&2; echo "help: benchmarks/gpu_check.sh --help" >&2; exit 2 ;;
     esac
 done
+case "$PLAN_NUMBER" in
+    1|2) ;;
+    *) echo "error: --plan must be 1 or 2, got '$PLAN_NUMBER'" >&2; exit 2 ;;
+esac
 case "$DEVICE" in
     cuda|cpu) ;;
     *) echo "error: --device must be cuda or cpu, got '$DEVICE'" >&2; exit 2 ;;
@@ -99,6 +108,16 @@ PLAN=(
     "model_only_compiled_fp16|100|$MODEL --precisions ${FP16:-none} --resolutions 640x480 --batches 1 $COMPILE_ON"
     "model_only_compiled_fp32|100|$MODEL --precisions fp32 --resolutions 640x480 --batches 1 $COMPILE_ON"
 )
+# The second check (GPU issue 2): what landed after the first plan was written. Temporal models, ONNX Runtime
+# providers and the server are not in the package yet; their steps join this plan when they land.
+if [ "$PLAN_NUMBER" = 2 ]; then
+    PLAN=(
+        "tests|150|pytest"
+        "da3_eager|150|da3_vs_v2.py --precisions $PRECISIONS"
+        "train_steps|150|train_steps.py --encoders vits,vitb --size 518 --batch 4 --precisions $PRECISIONS"
+        "da3_compiled|150|da3_vs_v2.py --precisions bf16 $COMPILE_FLAG"
+    )
+fi
 if [ $LIST = 1 ]; then
     printf '%s\n' "setup|-|python, wheels (.whl), official code (.gpu/official)" "info|-|nvidia-smi, versions" \
         "${PLAN[@]}" "summary|-|results.json, targets.md, results.tar.gz"

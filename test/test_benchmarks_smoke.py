@@ -39,7 +39,7 @@ def official_dir(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("name", ["model_only.py", "pipeline.py", "multi_camera.py", "large_frame_memory.py",
-                                  "scale_modes.py", "da3_vs_v2.py"])
+                                  "scale_modes.py", "da3_vs_v2.py", "train_steps.py"])
 def test_quick_run_writes_json(name, tmp_path):
     payload = run_script(name, tmp_path / "out.json")
     for row in payload["results"]:
@@ -102,3 +102,29 @@ def test_gpu_check_dry_run(tmp_path):
     with tarfile.open(out / "results.tar.gz") as tar:
         names = set(tar.getnames())
     assert {f"gpu_check/json/{name}.json" for name in steps} | {"gpu_check/steps.jsonl"} <= names
+
+
+def test_train_steps_quick_compares_autocast_with_float32(tmp_path):
+    rows = run_script("train_steps.py", tmp_path / "out.json")["results"]
+    assert [row["precision"] for row in rows] == ["fp32", "bf16"]
+    assert all(len(row["losses"]) >= 2 and all(loss > 0 for loss in row["losses"]) for row in rows), rows
+    assert "max_loss_diff_vs_fp32" not in rows[0] and rows[1]["max_loss_diff_vs_fp32"] >= 0
+    assert rows[0]["peak_memory_mb"] > 0
+
+
+def test_gpu_check_second_plan_dry_run(tmp_path):
+    """benchmarks/gpu_check.sh --plan 2: DA3 and fine-tuning steps, as the GPU machine would run them."""
+    out = tmp_path / "out"
+    steps = ["da3_eager", "train_steps"]
+    cmd = ["bash", str(BENCHMARKS / "gpu_check.sh"), "--plan", "2", "--device", "cpu", "--quick", "--encoders",
+           "vits", "--python", sys.executable, "--out", str(out), "--only", ",".join(steps)]
+    result = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    results = json.loads((out / "results.json").read_text())
+    status = {step["step"]: step["status"] for step in results["steps"]}
+    status.pop("setup")
+    assert status == {name: "ok" for name in ["info", *steps]}, status
+    precisions = {row["precision"] for row in results["benchmarks"]["train_steps"]["results"]}
+    assert precisions == {"fp32", "bf16"}
+    models = {row["model"] for row in results["benchmarks"]["da3_eager"]["results"]}
+    assert models == {"v2-vitl", "da3metric-large"}
