@@ -1,9 +1,13 @@
 """The training loop of `train`: steps with a progress line, validation, best/last checkpoints, Ctrl-C and resume.
 
 The state between two steps is the whole run: weights, optimizer moments, the step count (which fixes the learning
-rate), the epoch's frame order and position in it, and the random generator of crops and flips. Ctrl-C (SIGINT)
-asks the loop to stop after the current step; it then saves that state to resume.pt, which `--resume` loads to
-continue with the same step, rate and random stream. A second Ctrl-C stops at once.
+rate) and the position in the epoch. The frame order of an epoch is drawn from (seed, epoch) and the crops and flips
+of micro-batch m of a step from (seed, step, m), so the run does not depend on how many processes share it: N
+processes (train/distributed.py) each take their own micro-batches of every step, and together they run the steps
+of one process that accumulates N times as many. Ctrl-C (SIGINT) or SIGTERM on any process asks every process to
+stop after the current step; the state then goes to resume.pt, which `--resume` loads to continue with the same
+step and rate. A second Ctrl-C stops at once. A process that loses the others (one died) saves the state of the
+last finished step before it exits.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ import torch
 
 from depth_anything_ros.bag.bagfile import BagError
 from depth_anything_ros.bag.progress import Progress
+from depth_anything_ros.frame.metrics import mean_metrics
 from depth_anything_ros.train import outputs
 from depth_anything_ros.train.config import TrainConfig
+from depth_anything_ros.train.distributed import CollectiveError, Ranks
 from depth_anything_ros.train.recipe import (
     flip_batch,
     learning_rate,
@@ -47,13 +53,15 @@ class Plan:
     val_every: int
 
 
-def plan(config: TrainConfig, train_frames: int) -> Plan:
-    """Step counts; BagError when an epoch would not hold one step."""
-    per_step = config.recipe.batch_size * config.grad_accum
+def plan(config: TrainConfig, train_frames: int, processes: int = 1) -> Plan:
+    """Step counts of `processes` processes together; BagError when an epoch would not hold one step."""
+    per_step = config.recipe.batch_size * config.grad_accum * processes
     per_epoch = train_frames // per_step
     if per_epoch == 0:
+        many = f" x {processes} processes" if processes > 1 else ""
         raise BagError(f"{train_frames} training frame(s) are fewer than one step needs (--batch-size "
-                       f"{config.recipe.batch_size} x --grad-accum {config.grad_accum}); record more or use less")
+                       f"{config.recipe.batch_size} x --grad-accum {config.grad_accum}{many}); record more or use "
+                       "less")
     total = config.steps or config.recipe.epochs * per_epoch
     return Plan(per_step, per_epoch, total, config.val_every or per_epoch)
 
@@ -68,15 +76,17 @@ def resident_mb() -> float | None:
 
 
 class StopRequest:
-    """SIGINT handler while the loop runs: the first Ctrl-C asks for a stop after the step, the second interrupts."""
+    """SIGINT/SIGTERM handler while the loop runs: the first asks for a stop after the step, a second interrupts."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self._previous = {}
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
         return self
 
     def _handle(self, *_) -> None:
@@ -85,8 +95,8 @@ class StopRequest:
         self.requested = True
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
 
 
 @dataclass
@@ -108,19 +118,20 @@ class Trainer:
     """One run over a split, writing into `out`."""
 
     def __init__(self, config: TrainConfig, out: Path, estimator: object, split: object, autocast: torch.dtype | None,
-                 progress: bool = True):
+                 progress: bool = True, ranks: Ranks | None = None):
         self.config, self.out, self.estimator, self.split = config, out, estimator, split
+        self.ranks = ranks or Ranks()
         self.recipe = config.recipe
         self.max_depth = config.gt_max_depth or estimator.max_depth
-        self.plan = plan(config, len(split.train))
-        self.autocast, self.progress = autocast, progress
+        self.plan = plan(config, len(split.train), self.ranks.world)
+        self.autocast, self.progress = autocast, progress and self.ranks.main
         self.device = estimator.device
         self.model = estimator.model.train().requires_grad_(True)
+        self.net = self.ranks.wrap(self.model)  # what the steps run: the model, or its DDP wrapper
         self.optimizer = make_optimizer(self.model, self.recipe)
         self.scaler = torch.amp.GradScaler("cuda") if autocast == torch.float16 else None
-        self.rng = np.random.default_rng(config.seed)
-        self.step, self.epoch, self.position = 0, 0, 0
-        self.order = self.rng.permutation(split.train)
+        self.step, self.epoch, self.position = 0, 0, 0  # position: frames of the epoch's order used (all processes)
+        self.order = self._epoch_order(0)
         self.before: dict | None = None
         self.best: dict | None = None
         self.last_val: list | None = None
@@ -129,8 +140,8 @@ class Trainer:
     def state(self) -> dict:
         """Resumable state: plain tensors, numbers and strings (loads with weights_only=True)."""
         return {"step": self.step, "epoch": self.epoch, "position": self.position,
-                "order": torch.as_tensor(self.order, dtype=torch.int64), "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "rng": json.dumps(self.rng.bit_generator.state),
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "world": self.ranks.world,
                 "torch_rng": torch.get_rng_state(), "scaler": self.scaler.state_dict() if self.scaler else {},
                 "before": json.dumps(self.before), "best": json.dumps(self.best)}
 
@@ -138,38 +149,42 @@ class Trainer:
         """Continue from a state() saved by an interrupted run."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.rng.bit_generator.state = json.loads(state["rng"])
         torch.set_rng_state(state["torch_rng"])
         if self.scaler is not None and state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
         self.step, self.epoch, self.position = int(state["step"]), int(state["epoch"]), int(state["position"])
-        self.order = state["order"].numpy()
+        self.order = self._epoch_order(self.epoch)
         self.before, self.best = json.loads(state["before"]), json.loads(state["best"])
-        outputs.read_lines(self.out / outputs.LOG, up_to_step=self.step)  # drop lines of steps not saved
-        outputs.read_lines(self.out / outputs.VAL, up_to_step=self.step)
+        if self.ranks.main:
+            outputs.read_lines(self.out / outputs.LOG, up_to_step=self.step)  # drop lines of steps not saved
+            outputs.read_lines(self.out / outputs.VAL, up_to_step=self.step)
 
     # -------------------------------------------------------------------------------------------------- steps
-    def _indices(self) -> list[int]:
-        """Return the next batch of training frame indices (a new shuffled epoch when no full batch is left)."""
-        size = self.recipe.batch_size
-        if self.position + size > self.plan.per_epoch * self.plan.per_step:
-            self.order = self.rng.permutation(self.split.train)
-            self.position, self.epoch = 0, self.epoch + 1
-        batch = self.order[self.position:self.position + size]
-        self.position += size
-        return [int(i) for i in batch]
+    def _epoch_order(self, epoch: int) -> np.ndarray:
+        """Training frame indices of an epoch in their shuffled order, drawn from (seed, epoch)."""
+        return np.random.default_rng([self.config.seed, epoch]).permutation(self.split.train)
 
-    def _micro_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        samples = [train_sample(self.split.frames[i].rgb, self.split.frames[i].gt, self.recipe, self.max_depth,
-                                self.rng) for i in self._indices()]
-        image, depth, valid = (torch.stack(t) for t in zip(*samples, strict=True))
-        image, depth, valid = flip_batch(image, depth, valid, self.rng, self.recipe.flip_p)
-        return image.to(self.device), depth.to(self.device), valid.to(self.device)
+    def _micro_batches(self) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Return this process's micro-batches of the next step."""
+        size, accum = self.recipe.batch_size, self.config.grad_accum
+        batches = []
+        for m in range(self.ranks.rank * accum, (self.ranks.rank + 1) * accum):  # m: the step's micro-batch
+            rng = np.random.default_rng([self.config.seed, self.step, m])
+            start = self.position + m * size
+            samples = [train_sample(self.split.frames[int(i)].rgb, self.split.frames[int(i)].gt, self.recipe,
+                                    self.max_depth, rng) for i in self.order[start:start + size]]
+            image, depth, valid = (torch.stack(t) for t in zip(*samples, strict=True))
+            image, depth, valid = flip_batch(image, depth, valid, rng, self.recipe.flip_p)
+            batches.append((image.to(self.device), depth.to(self.device), valid.to(self.device)))
+        return batches
 
     def validate(self, indices: list[int] | None = None) -> tuple[dict, list]:
-        """Mean and per-frame metrics on the validation frames (or `indices`)."""
-        return evaluate_frames(self.estimator, self.split.frames, self.split.val if indices is None else indices,
-                               self.recipe.min_depth, self.max_depth, self.autocast)
+        """Mean and per-frame metrics on the validation frames (or `indices`), each process scoring its share."""
+        indices = self.split.val if indices is None else indices
+        _, mine = evaluate_frames(self.estimator, self.split.frames, self.ranks.shard(indices), self.recipe.min_depth,
+                                  self.max_depth, self.autocast)
+        per_frame = self.ranks.unshard(self.ranks.gather(mine, "gathering the validation metrics"))
+        return mean_metrics([m for m in per_frame if m is not None]), per_frame
 
     def train_subset(self) -> list[int]:
         """Training frames used for the training-set figures: at most TRAIN_EVAL_FRAMES, evenly spaced in time."""
@@ -180,51 +195,77 @@ class Trainer:
     def _validation_point(self) -> None:
         metrics, per_frame = self.validate()
         self.last_val = per_frame
-        outputs.append_line(self.out / outputs.VAL, {"step": self.step, "epoch": self.epoch, "metrics": metrics})
+        if self.ranks.main:
+            outputs.append_line(self.out / outputs.VAL, {"step": self.step, "epoch": self.epoch, "metrics": metrics})
         if self.best is None or metrics["abs_rel"] < self.best["metrics"]["abs_rel"]:
             self.best = {"step": self.step, "metrics": metrics}
             self._save("best", metrics)
 
-    def _save(self, name: str, metrics: dict | None) -> Path:
+    def _save(self, name: str, metrics: dict | None) -> None:
+        """Write checkpoint NAME (the main process only)."""
         from depth_anything_ros.models.checkpoint_io import is_synthetic
 
-        return outputs.save_checkpoint(
+        if not self.ranks.main:
+            return
+        outputs.save_checkpoint(
             self.out, name, self.model, self.estimator.encoder, self.estimator.max_depth,
             base_checkpoint=self.config.checkpoint, synthetic=is_synthetic(self.estimator.checkpoint_path),
             step=self.step, total_steps=self.plan.total, validation=metrics)
+
+    def _step(self) -> tuple[float | None, float]:
+        """Run one optimizer step; return its loss (mean over the processes) and learning rate."""
+        if self.position + self.plan.per_step > self.plan.per_epoch * self.plan.per_step:  # no full step left
+            self.epoch += 1
+            self.position, self.order = 0, self._epoch_order(self.epoch)
+        lr = learning_rate(self.step, self.plan.total, self.recipe.lr, self.recipe.power)
+        set_learning_rate(self.optimizer, lr, self.recipe.head_lr_factor)
+        try:
+            loss = train_step(self.net, self.optimizer, self._micro_batches(), self.recipe, self.autocast,
+                              self.scaler, self.ranks)
+        except RuntimeError as exc:
+            if not self.ranks.distributed:
+                raise
+            raise self.ranks.failure("averaging the gradients", exc) from None
+        self.step, self.position = self.step + 1, self.position + self.plan.per_step
+        return loss, lr
 
     def run(self) -> RunResult:
         """Train until the total step count or Ctrl-C; returns how it ended."""
         if self.before is None:
             val, _ = self.validate()
             self.before = {"validation": val, "train": self.validate(self.train_subset())[0]}
-            outputs.append_line(self.out / outputs.VAL, {"step": 0, "epoch": 0, "metrics": val})
+            if self.ranks.main:
+                outputs.append_line(self.out / outputs.VAL, {"step": 0, "epoch": 0, "metrics": val})
         start_step, busy = self.step, 0.0
         with StopRequest() as stop, Progress(self.plan.total, "train", self.progress, unit="steps",
                                              done=self.step) as bar:
-            while self.step < self.plan.total and not stop.requested:
-                began = time.monotonic()
-                lr = learning_rate(self.step, self.plan.total, self.recipe.lr, self.recipe.power)
-                set_learning_rate(self.optimizer, lr, self.recipe.head_lr_factor)
-                batches = [self._micro_batch() for _ in range(self.config.grad_accum)]
-                loss = train_step(self.model, self.optimizer, batches, self.recipe, self.autocast, self.scaler)
-                self.step += 1
-                busy += time.monotonic() - began
-                fps = (self.step - start_step) * self.plan.per_step / busy
-                outputs.append_line(self.out / outputs.LOG, {
-                    "step": self.step, "epoch": self.epoch, "loss": loss, "lr": lr,
-                    "head_lr": lr * self.recipe.head_lr_factor, "frames_per_s": fps, "rss_mb": resident_mb()})
-                bar.note = f"loss {loss:.4f}" if loss is not None else "loss - (no valid pixel)"
-                bar.note += f", lr {lr:.2e}, {fps:.1f} frames/s"
-                bar.update(1)
-                if self.step % self.plan.val_every == 0 or self.step == self.plan.total:
-                    self._validation_point()
+            try:
+                while self.step < self.plan.total and not self.ranks.any(stop.requested):
+                    began = time.monotonic()
+                    loss, lr = self._step()
+                    busy += time.monotonic() - began
+                    fps = (self.step - start_step) * self.plan.per_step / busy
+                    bar.note = f"loss {loss:.4f}" if loss is not None else "loss - (no valid pixel)"
+                    bar.note += f", lr {lr:.2e}, {fps:.1f} frames/s"
+                    bar.update(1)
+                    if self.ranks.main:
+                        outputs.append_line(self.out / outputs.LOG, {
+                            "step": self.step, "epoch": self.epoch, "loss": loss, "lr": lr,
+                            "head_lr": lr * self.recipe.head_lr_factor, "frames_per_s": fps,
+                            "rss_mb": resident_mb()})
+                    if self.step % self.plan.val_every == 0 or self.step == self.plan.total:
+                        self._validation_point()
+            except CollectiveError as exc:  # the others are gone: keep the last finished step resumable
+                outputs.save_tensors(self.out / outputs.RESUME, self.state(), unique=f"rank{self.ranks.rank}")
+                raise CollectiveError(f"{exc}; saved step {self.step} to {self.out / outputs.RESUME}: continue "
+                                      f"with: depth-anything-ros train --resume {self.out}") from None
         steps_per_s = (self.step - start_step) / busy if busy > 0 else math.nan
         result = RunResult(self.step, self.plan.total, self.step < self.plan.total, steps_per_s,
                            steps_per_s * self.plan.per_step, self.before, best=self.best)
         self._save("last", self.best["metrics"] if self.best and self.best["step"] == self.step else None)
         if result.interrupted:
-            outputs.save_tensors(self.out / outputs.RESUME, self.state())
+            if self.ranks.main:
+                outputs.save_tensors(self.out / outputs.RESUME, self.state())
             return result
         result.after = {"validation": self.validate()[0] if self.last_val is None else
                         outputs.read_lines(self.out / outputs.VAL)[-1]["metrics"],

@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "train.py value. Writes DIR/best.pth and DIR/last.pth (official state_dicts, with a .json "
                     "that lets the node and the tools load them by path alone), a report, and metrics.json last. "
                     "Ctrl-C stops after the current step and saves DIR/resume.pt; --resume DIR continues it. "
-                    "See docs/training.md.")
+                    "The same command runs data-parallel under 'torchrun --nproc_per_node=N --no-python' or "
+                    "'accelerate launch'. See docs/training.md.")
     p.add_argument("bags", nargs="*", type=Path, metavar="BAG", help="input bags (mcap or sqlite3)")
     p.add_argument("--gt-topic", help="ground-truth depth topic (sensor_msgs/Image 16UC1 or 32FC1)")
     p.add_argument("--image-topic", help="image topic; default: the only image topic other than the ground truth")
@@ -75,6 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="decoded frames kept in memory (default 4096 MB); the rest go to a temporary folder as "
                         "arrays, so no bag is decoded twice")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--dist-timeout", type=number(float, 1.0, unit=" seconds"), default=300.0, metavar="S",
+                   help="under torchrun or accelerate launch: seconds a process waits for the others (to join, and "
+                        "in each exchange) before it stops with an error naming what it waited for (default 300)")
     p.set_defaults(func=run_train)
 
 
@@ -108,14 +112,25 @@ def _resumed_config(args: argparse.Namespace) -> object:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Train; exit 0 when finished, 130 when Ctrl-C saved a resumable state."""
-    import torch
-
-    from depth_anything_ros.models.v2.estimator import resolve_precision
-    from depth_anything_ros.train import outputs
+    """Train; exit 0 when finished, 130 when Ctrl-C saved a resumable state (every process of a launch alike)."""
+    from depth_anything_ros.train import distributed
 
     config = _resumed_config(args) if args.resume else _config(args)
     out = args.resume or args.out
+    ranks = distributed.join(args.device, args.dist_timeout)
+    try:
+        return _check_and_run(config, out, ranks, args)
+    finally:
+        ranks.close()
+
+
+def _check_and_run(config: object, out: Path, ranks: object, args: argparse.Namespace) -> int:
+    import torch
+
+    from depth_anything_ros.models.v2.estimator import resolve_precision
+    from depth_anything_ros.models.v2.network import DepthAnythingV2
+    from depth_anything_ros.train import outputs
+
     if not args.resume:
         outputs.check_new_run_dir(out)
     if config.gt_max_depth is not None and not config.recipe.min_depth < config.gt_max_depth:
@@ -126,10 +141,8 @@ def run_train(args: argparse.Namespace) -> int:
         check_bag(Path(bag))
     model_args = argparse.Namespace(checkpoint=config.checkpoint, encoder=config.encoder,
                                     model_max_depth=config.model_max_depth, input_size=config.recipe.input_size,
-                                    device=args.device, precision="fp32", compile="off")
-    estimator = make_estimator(model_args)
-    from depth_anything_ros.models.v2.network import DepthAnythingV2
-
+                                    device=ranks.model_device(args.device), precision="fp32", compile="off")
+    estimator = make_estimator(model_args, announce_synthetic=ranks.main)
     if not isinstance(estimator.model, DepthAnythingV2):
         raise BagError(f"--checkpoint {config.checkpoint} is not a Depth-Anything-V2 model; train fine-tunes V2 "
                        "metric checkpoints (hypersim-*, vkitti-* or their files)")
@@ -141,10 +154,11 @@ def run_train(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise BagError(f"invalid --precision: {exc}") from None
     autocast = None if autocast == torch.float32 else autocast
-    return _run(config, out, estimator, autocast, args)
+    return _run(config, out, estimator, autocast, ranks, args)
 
 
-def _run(config: object, out: Path, estimator: object, autocast: object, args: argparse.Namespace) -> int:
+def _run(config: object, out: Path, estimator: object, autocast: object, ranks: object,
+         args: argparse.Namespace) -> int:
     from depth_anything_ros.train import outputs
     from depth_anything_ros.train.dataset import load_split
     from depth_anything_ros.train.finish import finish
@@ -157,27 +171,40 @@ def _run(config: object, out: Path, estimator: object, autocast: object, args: a
     split = load_split([Path(b) for b in config.bags], config.gt_topic, config.image_topic, config.stamp_tolerance,
                        config.recipe.min_depth, max_depth, config.val_percent, config.cache_mb * 2**20)
     try:
-        plan(config, len(split.train))
-        if not args.resume:
+        plan(config, len(split.train), ranks.world)
+        _check_same_run(ranks, out, config)  # every process checked before the main one writes
+        if not args.resume and ranks.main:
             out.mkdir(parents=True, exist_ok=True)
             outputs.write_json(out / outputs.RUN, config.to_json())
-        trainer = Trainer(config, out, estimator, split, autocast, progress=not args.no_progress)
+        trainer = Trainer(config, out, estimator, split, autocast, progress=not args.no_progress, ranks=ranks)
         state = outputs.load_resume(out) if args.resume else None
         if state is not None:
             trainer.restore(state)
-        elif args.resume:  # stopped before its first step: start over
+        elif args.resume and ranks.main:  # stopped before its first step: start over
             for name in (outputs.LOG, outputs.VAL):
                 (out / name).unlink(missing_ok=True)
-        print(f"train: {len(split.train)} training and {len(split.val)} validation frames "
-              f"({split.frames.on_disk} cached on disk), {trainer.plan.total} steps of {trainer.plan.per_step} "
-              f"frames{f', resuming at step {trainer.step}' if state else ''}", file=sys.stderr)
+        many = f" on {ranks.world} processes" if ranks.distributed else ""
+        say = print if ranks.main else (lambda *_, **__: None)
+        say(f"train: {len(split.train)} training and {len(split.val)} validation frames "
+            f"({split.frames.on_disk} cached on disk), {trainer.plan.total} steps of {trainer.plan.per_step} "
+            f"frames{many}{f', resuming at step {trainer.step}' if state else ''}", file=sys.stderr)
         result = trainer.run()
         if result.interrupted:
-            print(f"train: interrupted at step {result.step}/{result.total}; saved {out / outputs.RESUME}; continue "
-                  f"with: depth-anything-ros train --resume {out}", file=sys.stderr)
+            say(f"train: interrupted at step {result.step}/{result.total}; saved {out / outputs.RESUME}; continue "
+                f"with: depth-anything-ros train --resume {out}", file=sys.stderr)
             return 130
-        summary = finish(trainer, result)
+        if ranks.main:
+            print(finish(trainer, result))
     finally:
         split.frames.close()
-    print(summary)
     return 0
+
+
+def _check_same_run(ranks: object, out: Path, config: object) -> None:
+    """BagError on every process unless all of them were given the same run folder and options."""
+    runs = ranks.gather((str(out.resolve()), config.to_json()), "comparing the processes' runs")
+    if any(run != runs[0] for run in runs):
+        folders = sorted({run[0] for run in runs})
+        what = f"folders {', '.join(folders)}" if len(folders) > 1 else "options"
+        raise BagError(f"the {ranks.world} processes were given different {what}; launch the same command on "
+                       "every process")

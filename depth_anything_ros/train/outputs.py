@@ -53,9 +53,9 @@ def write_json(path: Path, content: dict) -> None:
     os.replace(tmp, path)
 
 
-def save_tensors(path: Path, content: dict) -> None:
-    """torch.save through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.tmp")
+def save_tensors(path: Path, content: dict, unique: str = "") -> None:
+    """torch.save through a temporary file and a rename (`unique`: the temporary name of one of several writers)."""
+    tmp = path.with_name(f".{path.name}{unique}.tmp")
     torch.save(content, tmp)
     os.replace(tmp, path)
 

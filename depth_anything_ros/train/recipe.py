@@ -8,6 +8,8 @@ horizontal flip of the whole batch.
 
 from __future__ import annotations
 
+import contextlib
+
 import cv2
 import numpy as np
 import torch
@@ -16,6 +18,7 @@ from depth_anything_ros.frame.metrics import valid_mask
 from depth_anything_ros.models.image import network_input_size
 from depth_anything_ros.models.v2.preprocess import network_input
 from depth_anything_ros.train.config import Recipe
+from depth_anything_ros.train.distributed import Ranks
 
 ENCODER_PREFIX = "pretrained"  # official train.py: names containing it get the base rate
 
@@ -86,25 +89,36 @@ def flip_batch(image: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor,
 
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                micro_batches: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], recipe: Recipe,
-               autocast: torch.dtype | None = None, scaler: torch.amp.GradScaler | None = None) -> float | None:
+               autocast: torch.dtype | None = None, scaler: torch.amp.GradScaler | None = None,
+               ranks: Ranks | None = None) -> float | None:
     """One optimizer step over gradient-accumulated micro-batches of (image (B,3,S,S), depth (B,S,S), valid (B,S,S)).
 
     Each micro-batch's SiLog loss is divided by their number before backward (train.py: one micro-batch).
     A micro-batch without a valid pixel adds nothing (the official loss would be NaN). Returns the summed loss,
     None when no micro-batch had a valid pixel (then no step is taken). `autocast` runs the forward pass in that
-    dtype (CUDA bf16/fp16); `scaler` scales an fp16 loss.
+    dtype (CUDA bf16/fp16); `scaler` scales an fp16 loss. With `ranks` of several processes, `model` is their
+    DistributedDataParallel wrapper: gradients are averaged over the processes at the last micro-batch (so N
+    processes with A micro-batches each equal one process with N x A), and the returned loss is their mean.
     """
+    ranks = ranks or Ranks()
     optimizer.zero_grad(set_to_none=True)
     total, used = 0.0, 0
-    for image, depth, valid in micro_batches:
-        if not bool(valid.any()):
+    for index, (image, depth, valid) in enumerate(micro_batches):
+        has_valid = bool(valid.any())
+        if not has_valid and not ranks.distributed:
             continue
-        with torch.autocast(image.device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
-            pred = model(image)
-        loss = silog_loss(pred.float(), depth, valid, recipe.silog_lambda) / len(micro_batches)
-        (scaler.scale(loss) if scaler is not None else loss).backward()
-        total += float(loss.detach())
-        used += 1
+        last = index == len(micro_batches) - 1
+        with contextlib.nullcontext() if last else ranks.no_sync(model):
+            with torch.autocast(image.device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+                pred = model(image)
+            # every process runs the same backward passes, so the averaging lines up; an empty one adds zero
+            loss = (silog_loss(pred.float(), depth, valid, recipe.silog_lambda) if has_valid
+                    else pred.float().sum() * 0.0) / len(micro_batches)
+            (scaler.scale(loss) if scaler is not None else loss).backward()
+        if has_valid:
+            total += float(loss.detach())
+            used += 1
+    total, used = ranks.sum(total, used)
     if not used:
         return None
     if scaler is not None:
@@ -112,4 +126,4 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
         scaler.update()
     else:
         optimizer.step()
-    return total
+    return total / ranks.world
