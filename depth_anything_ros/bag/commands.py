@@ -14,6 +14,7 @@ from depth_anything_ros.bag.bagfile import STORAGES, BagError, check_bag, check_
 from depth_anything_ros.cli_options import (
     add_frame_options,
     add_model_options,
+    check_checkpoint_name,
     frame_options,
     make_estimator,
     number,
@@ -93,9 +94,16 @@ def _register_process(sub: argparse._SubParsersAction) -> None:
                     "(/camera/image -> /camera/...) or --output-namespace: depth (32FC1 metres), "
                     "depth/camera_info, points (PointCloud2) and depth/colored (rgb8). Each output carries the "
                     "input image's header stamp and frame_id and is logged at the input's log time. Ctrl-C stops "
-                    "after the current batch and leaves a valid bag with what was done.")
-    p.add_argument("input", type=Path, metavar="IN", help="input bag directory (mcap or sqlite3)")
-    p.add_argument("output", type=Path, metavar="OUT", help="new output bag directory (must not exist)")
+                    "after the current batch and leaves a valid bag with what was done. Several IN bags go into "
+                    "the new folder OUT, one output bag each named after its input, processed in parallel with "
+                    "--devices.")
+    p.add_argument("input", type=Path, nargs="+", metavar="IN", help="input bag directory (mcap or sqlite3)")
+    p.add_argument("output", type=Path, metavar="OUT",
+                   help="new output bag directory (must not exist); with several IN, a new folder for their outputs")
+    p.add_argument("--devices", type=_device_list, metavar="LIST",
+                   help="several IN: comma-separated devices, one worker process with its own model each, e.g. "
+                        "cuda:0,cuda:1 or cpu,cpu (default: one after the other on --device); a bag's output does "
+                        "not depend on the worker that made it")
     p.add_argument("--image-topic", help="sensor_msgs/Image or CompressedImage topic; default: the only image topic")
     p.add_argument("--camera-info-topic",
                    help="CameraInfo topic; default: <namespace>/camera_info, else the one CameraInfo topic whose "
@@ -131,8 +139,16 @@ def _register_process(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_process)
 
 
+def _device_list(text: str) -> list[str]:
+    """Argparse type of --devices: non-empty comma-separated names."""
+    devices = [d.strip() for d in text.split(",")]
+    if not all(devices):
+        raise argparse.ArgumentTypeError(f"expected comma-separated devices such as cuda:0,cuda:1, got {text!r}")
+    return devices
+
+
 def run_process(args: argparse.Namespace) -> int:
-    """Process a bag and print the summary; exit code 130 when interrupted."""
+    """Process one bag (or several, see --devices) and print the summary; exit code 130 when interrupted."""
     from depth_anything_ros.bag.process import ProcessOptions, check_options, process_bag
 
     opts = ProcessOptions(
@@ -143,12 +159,47 @@ def run_process(args: argparse.Namespace) -> int:
         strict=args.strict, scale_reference=args.scale_reference, max_stamp_diff=args.max_stamp_diff,
         progress=not args.no_progress)
     check_options(opts)
-    check_bag(args.input)
+    for path in args.input:
+        check_bag(path)
     check_new_bag_path(args.output)
+    if len(args.input) > 1:
+        return _run_several(args, opts)
+    if args.devices:
+        raise BagError("--devices shares several IN bags between devices; one bag runs on one device: use --device")
     estimator = make_estimator(args, allow_relative=args.scale_reference is not None)
-    summary = process_bag(args.input, args.output, estimator, opts)
+    summary = process_bag(args.input[0], args.output, estimator, opts)
     print(summary.text())
     return 130 if summary.interrupted else 0
+
+
+def _run_several(args: argparse.Namespace, opts: object) -> int:
+    """Process several bags into the folder OUT on the --devices workers; 2 when a bag failed, 130 when interrupted."""
+    from depth_anything_ros.bag.parallel import process_bags
+    from depth_anything_ros.models.v2.estimator import resolve_device
+
+    names = [path.resolve().name for path in args.input]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise BagError(f"input bags share the folder name {twice[0]}, which would name two outputs in {args.output}; "
+                       "rename one or process them separately")
+    devices = args.devices or [args.device]
+    for device in devices:
+        try:
+            resolve_device(device)
+        except ValueError as exc:
+            raise BagError(f"invalid --devices entry {device!r}: {exc}") from None
+    check_checkpoint_name(args.checkpoint, allow_relative=args.scale_reference is not None)
+    args.output.mkdir(parents=True)
+    outcomes = process_bags([(src, args.output / name) for src, name in zip(args.input, names, strict=True)],
+                            devices, args, replace(opts, progress=False))
+    for outcome in outcomes:
+        print(f"{outcome.input} ({outcome.device or 'no worker'}): {outcome.error or outcome.summary}")
+    if any(o.error and not o.interrupted for o in outcomes):
+        failed = sum(1 for o in outcomes if o.error and not o.interrupted)
+        print(f"depth-anything-ros: error: {failed} of {len(outcomes)} bags could not be processed (see above)",
+              file=sys.stderr)
+        return 2
+    return 130 if any(o.interrupted for o in outcomes) else 0
 
 
 def _register_evaluate(sub: argparse._SubParsersAction) -> None:
