@@ -116,6 +116,7 @@ if [ "$PLAN_NUMBER" = 2 ]; then
         "da3_eager|150|da3_vs_v2.py --precisions $PRECISIONS"
         "train_steps|150|train_steps.py --encoders vits,vitb --size 518 --batch 4 --precisions $PRECISIONS"
         "da3_compiled|150|da3_vs_v2.py --precisions bf16 $COMPILE_FLAG"
+        "train_scale|120|train_scale.py --processes 2"
     )
 fi
 if [ $LIST = 1 ]; then
