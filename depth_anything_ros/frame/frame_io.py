@@ -58,7 +58,7 @@ class FrameOptions:
             problems.append(f"voxel size must be in [0, 100] metres, got {self.voxel_size}")
         elif self.voxel_size > 0 and self.cloud_organized:
             problems.append(f"voxel size {self.voxel_size} m needs an unorganised cloud (an organised one keeps the "
-                            "image grid): set cloud organized false, or voxel size 0")
+                            "image grid): set cloud.organized false (--unorganized), or cloud.voxel_size 0")
         if not 0.0 <= self.cloud_min_confidence <= 1.0:
             problems.append(f"cloud min confidence must be in [0, 1], got {self.cloud_min_confidence}")
         problems += self.scan.problems()
