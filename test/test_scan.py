@@ -36,16 +36,17 @@ def depth_image(seed=0) -> np.ndarray:
 
 def expected_scan(depth, x, rows, angle_min, angle_max, range_min, range_max):
     """Return the ranges by the formulas above, pixel by pixel: depth (H, W), x (H, W) float32 ray x / z."""
-    increment = (angle_max - angle_min) / (W - 1)
-    nearest = [math.inf] * W
-    close, far = [False] * W, [False] * W
+    width = depth.shape[1]
+    increment = (angle_max - angle_min) / (width - 1)
+    nearest = [math.inf] * width
+    close, far = [False] * width, [False] * width
     for v in rows:
-        for u in range(W):
+        for u in range(width):
             z, xu = float(depth[v, u]), float(x[v, u])
             if not (math.isfinite(z) and z > 0 and math.isfinite(xu)):
                 continue
             index = int((-math.atan2(xu, 1.0) - angle_min) / increment)
-            if not 0 <= index <= W - 1:
+            if not 0 <= index <= width - 1:
                 continue
             r = math.sqrt((xu * z) ** 2 + z ** 2)
             if r < range_min:

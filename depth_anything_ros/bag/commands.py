@@ -13,6 +13,7 @@ from pathlib import Path
 from depth_anything_ros.bag.bagfile import STORAGES, BagError, check_bag, check_namespace
 from depth_anything_ros.cli_options import (
     add_frame_options,
+    add_nav_options,
     add_model_options,
     frame_options,
     make_estimator,
@@ -85,7 +86,7 @@ def run_sample(args: argparse.Namespace) -> int:
 
 
 def _register_process(sub: argparse._SubParsersAction) -> None:
-    from depth_anything_ros.bag.frames import OUTPUTS
+    from depth_anything_ros.bag.frames import DEFAULT_OUTPUTS, OUTPUTS
 
     p = sub.add_parser(
         "process", help="run the model over a bag, write a new bag with depth and points",
@@ -102,14 +103,16 @@ def _register_process(sub: argparse._SubParsersAction) -> None:
                         "first message has the image's frame_id and size (or the image is a uniform resize of it), "
                         "e.g. .../Color_0/info/camera_info for .../Color_0/image/data in RealSense bags")
     p.add_argument("--output-namespace", metavar="NS",
-                   help="write the outputs as NS/depth, NS/depth/camera_info, NS/points, NS/depth/colored "
+                   help="write the outputs as NS/depth, NS/depth/camera_info, NS/points, NS/depth/colored, ... "
                         "(default: the image topic's namespace, /camera for /camera/image)")
     p.add_argument("--fov", type=number(float, 0.0, 179.0, above=True), default=None, metavar="DEG",
                    help="bags without camera_info: horizontal field of view of an ideal pinhole for the points")
-    p.add_argument("--topics", default=",".join(OUTPUTS),
-                   help=f"comma-separated outputs to write, of {','.join(OUTPUTS)} (default all)")
+    p.add_argument("--topics", default=",".join(DEFAULT_OUTPUTS),
+                   help=f"comma-separated outputs to write, of {','.join(OUTPUTS)} (default "
+                        f"{','.join(DEFAULT_OUTPUTS)}; scan is NS/scan, confidence NS/depth/confidence)")
     add_model_options(p)
     add_frame_options(p)
+    add_nav_options(p)
     p.add_argument("--strict", action="store_true",
                    help="stop at the first frame with a problem (bad image, unusable camera_info, model failure) "
                         "instead of skipping what it costs and counting it in the summary")
