@@ -28,12 +28,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from depth_anything_ros.frame.camera import Intrinsics
 from depth_anything_ros.frame.rays import pixel_rays, principal_point
+
+if TYPE_CHECKING:  # the command line reads ScanOptions' defaults without loading torch
+    import torch
 
 
 class ScanError(ValueError):
