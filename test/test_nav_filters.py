@@ -11,7 +11,7 @@ import torch
 
 from depth_anything_ros.frame.camera import CameraInfo, Intrinsics
 from depth_anything_ros.frame.confidence import confidence, flip_agreement
-from depth_anything_ros.frame.edges import flying, grazing
+from depth_anything_ros.frame.edges import EdgeGeometry, flying
 from depth_anything_ros.frame.frame_io import FrameOptions
 from depth_anything_ros.frame.geometry import XYZRGB_FIELDS, CloudBuffer, PointCloudBuilder, points_from_cloud
 from depth_anything_ros.frame.nav import gated_depths
@@ -47,7 +47,7 @@ def unorganised_points(depth: np.ndarray) -> np.ndarray:
 
 def test_edge_filter_removes_the_smear_and_keeps_both_planes():
     depth = torch.from_numpy(step_edge())
-    cos2 = grazing(depth, rays())
+    cos2 = EdgeGeometry(rays()).grazing(depth)
     kept = torch.where(flying(cos2, 5.0), math.nan, depth).numpy()
     before, after = unorganised_points(step_edge()), unorganised_points(kept)
     near, far = STEP * H, (W - STEP - SMEAR) * H  # 1440 and 1392 points
@@ -60,13 +60,13 @@ def test_edge_filter_removes_the_smear_and_keeps_both_planes():
 def test_a_clean_step_loses_no_point():
     depth = np.full((H, W), FAR, np.float32)
     depth[:, :STEP] = NEAR
-    assert not flying(grazing(torch.from_numpy(depth), rays()), 5.0).any()
+    assert not flying(EdgeGeometry(rays()).grazing(torch.from_numpy(depth)), 5.0).any()
 
 
 def test_surface_angle_of_a_fronto_parallel_plane():
     # plane z = 2: the segment to a row neighbour is (dx, 0, 0), so cos^2 = x^2 / |r|^2 with r = (x, y, 1);
     # a column neighbour gives y^2 / |r|^2; border pixels lack a neighbour on that axis (0)
-    cos2 = grazing(torch.full((H, W), 2.0), rays()).numpy()
+    cos2 = EdgeGeometry(rays()).grazing(torch.full((H, W), 2.0)).numpy()
     v, u = np.mgrid[0:H, 0:W]
     x, y = (u - INTR.cx) / INTR.fx, (v - INTR.cy) / INTR.fy
     norm2 = x ** 2 + y ** 2 + 1
@@ -87,7 +87,7 @@ def test_flip_agreement_formula():
 
 def test_confidence_is_low_beside_a_step_and_high_on_planes():
     depth = torch.from_numpy(step_edge())
-    conf = confidence(flip_agreement(depth, depth), grazing(depth, rays())).numpy()
+    conf = confidence(flip_agreement(depth, depth), EdgeGeometry(rays()).grazing(depth)).numpy()
     smear = conf[1:-1, STEP:STEP + SMEAR]
     assert smear.max() < 0.1  # the surface angle inside the smear is a few degrees: sin < 0.1
     planes = np.concatenate([conf[1:-1, 1:STEP - 1].ravel(), conf[1:-1, STEP + SMEAR + 1:-1].ravel()])
@@ -99,7 +99,7 @@ def test_gates_drop_low_confidence_pixels_from_cloud_and_scan_only():
     agreement = torch.ones(H, W)
     agreement[:, :8] = 0.25  # confidence <= 0.25
     opts = FrameOptions(cloud_min_confidence=0.5, scan=ScanOptions(min_confidence=0.2))
-    conf, cloud_depth, scan_depth = gated_depths(depth, rays(), agreement, opts, ("points", "scan"))
+    conf, cloud_depth, scan_depth = gated_depths(depth, EdgeGeometry(rays()), agreement, opts, ("points", "scan"))
     assert torch.isnan(cloud_depth[:, :8]).all() and not torch.isnan(cloud_depth[:, 8:]).any()
     assert not torch.isnan(scan_depth).any()  # 0.25 >= 0.2
     assert conf.shape == (H, W) and not torch.isnan(depth).any()  # the depth itself is never changed

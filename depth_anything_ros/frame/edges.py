@@ -23,33 +23,54 @@ import math
 import torch
 
 
-def grazing(depth: torch.Tensor, rays: torch.Tensor) -> torch.Tensor:
-    """Return (H, W) float32 cos^2 of the angle the surface at each pixel is seen at (0 facing, 1 along the ray).
+class EdgeGeometry:
+    """The ray terms of one camera's (H, W, 3) z = 1 ray grid the surface angles need, computed once per camera.
 
-    The surface angle is, over the row and the column axes, the smaller of the two axes' larger neighbour angle
-    xi: cos^2 xi = (p . (q - p))^2 / (|p|^2 |q - p|^2). Invalid depth (NaN, <= 0) and border sides give 0.
+    For a pixel of ray r_p and depth a and its next neighbour of ray r_q = r_p + s and depth b, with k = b - a,
+    n = |r|^2, e_p = r_p . s, e_q = r_q . s and g = |s|^2: q - p = k r_p + b s, so |q - p|^2 = k^2 n_p + 2 k b e_p
+    + b^2 g, cos^2 xi = (k n_p + b e_p)^2 / (n_p |q - p|^2) at p and (k n_q + a e_q)^2 / (n_q |q - p|^2) at q.
+    Written with the ray step s (not r_q . r_p) nothing cancels in float32: per frame only (H, W) maps.
     """
-    d = torch.where(depth > 0, depth.float(), math.nan)
-    points = rays * d[..., None]  # (H, W, 3)
-    norm2 = (points * points).sum(-1)  # (H, W)
-    row = _axis_cos2(points, norm2, dim=1)
-    column = _axis_cos2(points, norm2, dim=0)
-    return torch.maximum(row, column)
+
+    def __init__(self, rays: torch.Tensor):
+        self.rays = rays  # the grid these terms belong to (a cache key for the caller)
+        self.norm2 = (rays * rays).sum(-1)  # (H, W) n
+        self.row = _step_terms(rays, dim=1)  # e_p, e_q, g with the next pixel in the row, (H, W - 1) each
+        self.column = _step_terms(rays, dim=0)  # ... in the column, (H - 1, W) each
+
+    def grazing(self, depth: torch.Tensor) -> torch.Tensor:
+        """Return (H, W) float32 cos^2 of the angle the surface at each pixel is seen at (0 facing, 1 along the ray).
+
+        The surface angle is, over the row and the column axes, the smaller of the two axes' larger neighbour angle
+        xi. Invalid depth (NaN, <= 0) and border sides give 0.
+        """
+        d = torch.where(depth > 0, depth.float(), math.nan)
+        return torch.maximum(_axis_cos2(d, self.norm2, self.row, dim=1), _axis_cos2(d, self.norm2, self.column, dim=0))
 
 
-def _axis_cos2(points: torch.Tensor, norm2: torch.Tensor, dim: int) -> torch.Tensor:
+def _step_terms(rays: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return (r_p . s, r_q . s, |s|^2) of each pixel p and its next neighbour q = p + 1 along `dim`, s = r_q - r_p."""
+    size = rays.shape[dim]
+    first, second = rays.narrow(dim, 0, size - 1), rays.narrow(dim, 1, size - 1)
+    step = second - first
+    return (first * step).sum(-1), (second * step).sum(-1), (step * step).sum(-1)
+
+
+def _axis_cos2(depth: torch.Tensor, norm2: torch.Tensor, terms: tuple, dim: int) -> torch.Tensor:
     """Return (H, W) min of cos^2 xi over the two neighbours along `dim` (1: in the row); 0 where one is missing."""
-    size = points.shape[dim]
-    first, second = points.narrow(dim, 0, size - 1), points.narrow(dim, 1, size - 1)
-    step = second - first  # (.., size - 1, .., 3): q - p for the next neighbour, p - q for the previous one
-    step2 = (step * step).sum(-1)
-    ahead = (first * step).sum(-1).square_() / (norm2.narrow(dim, 0, size - 1) * step2)  # p, next neighbour
-    behind = (second * step).sum(-1).square_() / (norm2.narrow(dim, 1, size - 1) * step2)  # q, previous one
+    e_p, e_q, g = terms
+    size = depth.shape[dim]
+    a, b = depth.narrow(dim, 0, size - 1), depth.narrow(dim, 1, size - 1)  # pixel, next neighbour
+    n_p, n_q = norm2.narrow(dim, 0, size - 1), norm2.narrow(dim, 1, size - 1)
+    k = b - a
+    step2 = k * k * n_p + 2.0 * k * b * e_p + b * b * g  # |q - p|^2
+    ahead = (k * n_p + b * e_p).square_().div_(n_p * step2)  # at p, towards its next neighbour
+    behind = (k * n_q + a * e_q).square_().div_(n_q * step2)  # at q, towards its previous neighbour
     after, before = ([0, 1, 0, 0], [1, 0, 0, 0]) if dim == 1 else ([0, 0, 0, 1], [0, 0, 1, 0])
     ahead, behind = torch.nn.functional.pad(ahead, after), torch.nn.functional.pad(behind, before)
     return torch.minimum(ahead, behind).nan_to_num_(0.0)
 
 
 def flying(cos2: torch.Tensor, angle_deg: float) -> torch.Tensor:
-    """Return the (H, W) bool mask of flying pixels: surface seen at less than angle_deg (cos2 from grazing)."""
+    """Return the (H, W) bool mask of flying pixels: surface seen at less than angle_deg (cos2 of grazing)."""
     return cos2 > math.cos(math.radians(angle_deg)) ** 2

@@ -11,7 +11,7 @@ import math
 import torch
 
 from depth_anything_ros.frame.confidence import confidence
-from depth_anything_ros.frame.edges import flying, grazing
+from depth_anything_ros.frame.edges import EdgeGeometry, flying
 from depth_anything_ros.frame.frame_io import FrameOptions
 
 
@@ -21,17 +21,22 @@ def wants_confidence(outputs: tuple[str, ...], options: FrameOptions) -> bool:
             or ("scan" in outputs and options.scan.min_confidence > 0))
 
 
-def gated_depths(depth: torch.Tensor, rays: torch.Tensor, agreement: torch.Tensor | None, options: FrameOptions,
-                 outputs: tuple[str, ...]) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+def needs_surface(options: FrameOptions, outputs: tuple[str, ...], agreement: torch.Tensor | None) -> bool:
+    """Return True when the surface angles (frame/edges.py) are needed: edge filter or confidence."""
+    return agreement is not None or (options.edge_filter and bool({"points", "scan"} & set(outputs)))
+
+
+def gated_depths(depth: torch.Tensor, geometry: EdgeGeometry | None, agreement: torch.Tensor | None,
+                 options: FrameOptions, outputs: tuple[str, ...]) -> tuple[torch.Tensor | None, torch.Tensor,
+                                                                           torch.Tensor]:
     """Return ((H, W) confidence or None, (H, W) depth for the cloud, (H, W) depth for the scan).
 
-    depth (H, W) metres and rays (H, W, 3) on one device; agreement: the (H, W) flip agreement, or None when
-    no confidence is wanted.
+    depth (H, W) metres; geometry: the camera's EdgeGeometry, needed when needs_surface (else None); agreement:
+    the (H, W) flip agreement, or None when no confidence is wanted.
     """
-    edges = options.edge_filter and bool({"points", "scan"} & set(outputs))
-    cos2 = grazing(depth, rays) if edges or agreement is not None else None
+    cos2 = geometry.grazing(depth) if needs_surface(options, outputs, agreement) else None
     conf = None if agreement is None else confidence(agreement, cos2)
-    drop = flying(cos2, options.edge_angle_deg) if edges else None
+    drop = flying(cos2, options.edge_angle_deg) if cos2 is not None and options.edge_filter else None
 
     def gated(min_confidence: float) -> torch.Tensor:
         mask = drop

@@ -41,9 +41,10 @@ from depth_anything_ros.frame import image_codec
 from depth_anything_ros.frame.camera import Intrinsics, IntrinsicsError, image_camera
 from depth_anything_ros.frame.colorize import colorize, colormap_lut
 from depth_anything_ros.frame.confidence import flip_agreement
+from depth_anything_ros.frame.edges import EdgeGeometry
 from depth_anything_ros.frame.frame_io import INTRINSIC_OUTPUTS, FrameInput, FrameOptions, FrameResult
 from depth_anything_ros.frame.geometry import PointCloudBuilder
-from depth_anything_ros.frame.nav import gated_depths, wants_confidence
+from depth_anything_ros.frame.nav import gated_depths, needs_surface, wants_confidence
 from depth_anything_ros.frame.rays import ray_grid
 from depth_anything_ros.frame.scan import ScanError, laser_scan
 from depth_anything_ros.frame.voxel import voxel_downsample
@@ -94,6 +95,7 @@ class _CameraState:
 
     rays_key: tuple | None = None
     rays: torch.Tensor | None = None
+    edges: EdgeGeometry | None = None  # ray terms of the edge filter and the confidence, of `rays`
     builder: PointCloudBuilder = field(default_factory=PointCloudBuilder)
     tracker: ScaleTracker | None = None
 
@@ -232,7 +234,8 @@ class FramePipeline:
         if wants & {"points", "scan", "confidence"} and intr is not None:
             rays = self._rays(frame, intr, options.undistort, depth.device, result)
         if rays is not None:
-            confidence, cloud_depth, scan_depth = gated_depths(depth, rays, agreement, options, frame.outputs)
+            geometry = self._edges(frame, rays) if needs_surface(options, frame.outputs, agreement) else None
+            confidence, cloud_depth, scan_depth = gated_depths(depth, geometry, agreement, options, frame.outputs)
             if "confidence" in wants:
                 result.confidence = confidence.cpu().numpy()
             t2 = time.perf_counter()
@@ -323,6 +326,13 @@ class FramePipeline:
                 return None
             state.rays_key, state.rays = key, torch.from_numpy(rays).to(device)
         return state.rays
+
+    def _edges(self, frame: FrameInput, rays: torch.Tensor) -> EdgeGeometry:
+        """Return the camera's EdgeGeometry of `rays` (the cached ray grid), built once per ray grid."""
+        state = self._camera(frame.camera)
+        if state.edges is None or state.edges.rays is not rays:
+            state.edges = EdgeGeometry(rays)
+        return state.edges
 
     def _camera(self, camera: Hashable) -> _CameraState:
         if camera not in self._cameras:
