@@ -187,6 +187,10 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report", type=Path, metavar="DIR",
                    help="write metrics.json, per_frame.csv and PNG plots into DIR (created if needed)")
     add_model_options(p)
+    p.add_argument("--confidence", action="store_true",
+                   help="also compute the model's depth/confidence (runs it on the mirrored images too; needs "
+                        "camera_info) and report AbsRel by confidence decile: low confidence should mean larger "
+                        "error")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_evaluate)
 
@@ -202,7 +206,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     opts = EvaluateOptions(gt_topic=args.gt_topic, image_topic=args.image_topic, pred_topic=args.pred_topic,
                            align=args.align, min_depth=args.gt_min_depth, max_depth=args.gt_max_depth,
                            stamp_tolerance=args.stamp_tolerance, batch=args.batch, report=args.report,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, confidence=args.confidence)
     check_bag(args.input)
     estimator = None if args.pred_topic else make_estimator(args)
     result = evaluate_bag(args.input, estimator, opts)
