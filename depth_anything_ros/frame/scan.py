@@ -50,7 +50,7 @@ class ScanOptions:
     height: int = 1  # rows centred on the optical centre; each bin keeps the nearest of them
     range_min: float = 0.45  # metres; closer pixels give -inf when nothing in range is seen in the bin
     range_max: float = 10.0  # metres; farther pixels give +inf when nothing in range is seen in the bin
-    time: float = 1.0 / 30.0  # scan_time, seconds between scans
+    time: float = 0.033  # scan_time, seconds between scans (depthimage_to_laserscan's default)
     output_frame: str = "camera_depth_frame"  # x forward, z up at the camera; "" = the image's (optical) frame_id
     min_confidence: float = 0.0  # pixels of lower depth/confidence are invalid for the scan; 0 = no gate
 
