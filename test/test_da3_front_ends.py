@@ -202,6 +202,25 @@ def test_one_batch_of_two_cameras_keeps_each_frames_focal_length(estimator):
         estimator.estimate_batch([image, image], "rgb8", [(FX, FX)])
 
 
+def test_confidence_runs_the_mirrored_frames_with_their_focal_lengths(estimator):
+    # two cameras of different focal lengths in one batch, both wanting the confidence: the batch of four (the
+    # images, then their mirrors) must give each mirror its own image's focal length
+    image = _image(5)
+    frames = [FrameInput(camera=k, pixels=image, encoding="rgb8", outputs=("depth", "confidence"),
+                         camera_info=CameraInfo.pinhole(W, H, f, f, (W - 1) / 2, (H - 1) / 2))
+              for k, f in enumerate((FX, 3 * FX))]
+    results = FramePipeline(estimator).run(frames, FrameOptions())
+    single = estimator.estimate(image, "rgb8", (FX, FX))
+    valid = np.isfinite(single)
+    np.testing.assert_allclose(results[0].depth[valid], single[valid], rtol=1e-4)
+    np.testing.assert_allclose(results[1].depth[valid], 3 * single[valid], rtol=1e-4)
+    mirrored = estimator.estimate(image[:, ::-1].copy(), "rgb8", (FX, FX))[:, ::-1]
+    # the flip agreement is the same for both cameras: scale-free, and each mirror had its own focal length
+    np.testing.assert_allclose(results[0].confidence, results[1].confidence, atol=1e-4)
+    both = valid & np.isfinite(mirrored)
+    assert (results[0].confidence[~both] == 0).all()
+
+
 def test_demo_offline_runs_da3_on_its_own_synthetic_weights(tmp_path, cli):
     import json
     import os

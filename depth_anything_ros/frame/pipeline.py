@@ -46,8 +46,6 @@ from depth_anything_ros.frame.frame_io import INTRINSIC_OUTPUTS, FrameInput, Fra
 from depth_anything_ros.frame.geometry import PointCloudBuilder
 from depth_anything_ros.frame.nav import gated_depths, needs_surface, wants_confidence
 from depth_anything_ros.frame.rays import ray_grid
-from depth_anything_ros.frame.scan import ScanError, laser_scan
-from depth_anything_ros.frame.voxel import voxel_downsample
 from depth_anything_ros.frame.scale import (
     ReferenceSizeError,
     ScaleState,
@@ -57,6 +55,8 @@ from depth_anything_ros.frame.scale import (
     fit_relative,
     relative_to_depth,
 )
+from depth_anything_ros.frame.scan import ScanError, laser_scan
+from depth_anything_ros.frame.voxel import voxel_downsample
 from depth_anything_ros.models.image import check_work, to_rgb8
 from depth_anything_ros.models.variants import CHECKPOINTS, METRIC
 
@@ -223,8 +223,7 @@ class FramePipeline:
                 return
         if "depth" in wants:
             result.depth = depth.float().cpu().numpy()
-        t1 = time.perf_counter()
-        seconds["depth"] = t1 - t0
+        seconds["depth"] = time.perf_counter() - t0
         rgb = None
         if "rgb" in wants or ("points" in wants and intr is not None and options.cloud_color):
             rgb = to_rgb8(raw, encoding)[0].permute(1, 2, 0)  # (H, W, 3) uint8 on the device
@@ -234,31 +233,32 @@ class FramePipeline:
         if wants & {"points", "scan", "confidence"} and intr is not None:
             rays = self._rays(frame, intr, options.undistort, depth.device, result)
         if rays is not None:
+            t2 = time.perf_counter()
             geometry = self._edges(frame, rays) if needs_surface(options, frame.outputs, agreement) else None
             confidence, cloud_depth, scan_depth = gated_depths(depth, geometry, agreement, options, frame.outputs)
             if "confidence" in wants:
                 result.confidence = confidence.cpu().numpy()
-            t2 = time.perf_counter()
-            seconds["gates"] = t2 - t1
+            t3 = time.perf_counter()
+            seconds["gates"] = t3 - t2
             if "scan" in wants:
                 try:
                     result.scan = laser_scan(scan_depth, rays, intr, options.undistort, options.scan)
                 except ScanError as exc:
                     result.problem("scan", f"no scan: {exc}", ("scan",))
-                seconds["scan"] = time.perf_counter() - t2
+                seconds["scan"] = time.perf_counter() - t3
             if "points" in wants:
-                t3 = time.perf_counter()
+                t4 = time.perf_counter()
                 low, high = options.cloud_range
                 cloud = self._camera(frame.camera).builder.build(
                     cloud_depth, rays, rgb if options.cloud_color else None, stride=options.cloud_stride,
                     min_depth=low, max_depth=high, organized=options.cloud_organized)
                 result.cloud = voxel_downsample(cloud, options.voxel_size) if options.voxel_size > 0 else cloud
-                seconds["cloud"] = time.perf_counter() - t3
+                seconds["cloud"] = time.perf_counter() - t4
         if "colored" in wants:
-            t4 = time.perf_counter()
+            t5 = time.perf_counter()
             result.colored = colorize(depth, *self.colour_range(options, result.scale),
                                       self._lut(options.colormap)).cpu().numpy()
-            seconds["colorize"] = time.perf_counter() - t4
+            seconds["colorize"] = time.perf_counter() - t5
 
     def _scaled(self, frame: FrameInput, depth: torch.Tensor, intr: Intrinsics | None, options: FrameOptions,
                 result: FrameResult) -> torch.Tensor | None:
