@@ -214,11 +214,11 @@ def test_confidence_runs_the_mirrored_frames_with_their_focal_lengths(estimator)
     valid = np.isfinite(single)
     np.testing.assert_allclose(results[0].depth[valid], single[valid], rtol=1e-4)
     np.testing.assert_allclose(results[1].depth[valid], 3 * single[valid], rtol=1e-4)
-    mirrored = estimator.estimate(image[:, ::-1].copy(), "rgb8", (FX, FX))[:, ::-1]
-    # the flip agreement is the same for both cameras: scale-free, and each mirror had its own focal length
-    np.testing.assert_allclose(results[0].confidence, results[1].confidence, atol=1e-4)
-    both = valid & np.isfinite(mirrored)
-    assert (results[0].confidence[~both] == 0).all()
+    # the flip agreement is scale-free: with each mirror at its own image's focal length both cameras agree on the
+    # same pixels (a mirror at the other camera's focal length would disagree threefold: no confidence at all)
+    agreeing = [r.confidence > 0 for r in results]
+    assert agreeing[0].any() and (agreeing[0] != agreeing[1]).mean() < 0.01
+    assert (results[0].confidence[np.isnan(results[0].depth)] == 0).all()  # sky: invalid depth, no confidence
 
 
 def test_demo_offline_runs_da3_on_its_own_synthetic_weights(tmp_path, cli):
