@@ -7,7 +7,11 @@ import pytest
 from graph_harness import CameraIO, GraphClient, camera_info_msg, depth_array, image_msg, random_image, serving_node
 from graph_harness import set_params as set_node_params
 from sensor_msgs.msg import Image, LaserScan
+from test_front_ends import P_OF_K, frame_pixels, model_args, write_frame_bag
 from test_scan import expected_scan
+
+from depth_anything_ros.cli import main
+from bag_helpers import by_topic, read_bag
 
 pytestmark = pytest.mark.ros
 
@@ -90,3 +94,30 @@ def test_voxel_grid_needs_an_unorganised_cloud_and_bad_scan_ranges_are_refused(n
     finally:
         set_node_params(client, NODE, cloud__voxel_size=0.0, cloud__organized=True, cloud__edge_filter=False,
                         scan__range_min=0.45)
+
+
+def test_node_and_bag_process_give_the_same_navigation_bytes(node, client, synthetic_vits_checkpoint, tmp_path):
+    cam = camera(client)
+    pixels = frame_pixels()
+    settings = dict(scan__enabled=True, confidence__enabled=True, cloud__edge_filter=True, cloud__organized=False,
+                    cloud__voxel_size=0.5, scan__height=3, scan__range_min=0.0, scan__range_max=100.0)
+    try:
+        assert all(r.successful for r in set_node_params(client, NODE, **settings))
+        _, _, out = cam.roundtrip(frames(pixels), ("depth", "scan", "confidence", "points"),
+                                  predicate=lambda o: o["points"].height == 1)
+    finally:
+        set_node_params(client, NODE, scan__enabled=False, confidence__enabled=False, cloud__edge_filter=False,
+                        cloud__voxel_size=0.0, cloud__organized=True, scan__height=1, scan__range_min=0.45,
+                        scan__range_max=10.0)
+    write_frame_bag(tmp_path / "in", pixels, P_OF_K)
+    assert main(["bag", "process", str(tmp_path / "in"), str(tmp_path / "out"), *model_args(synthetic_vits_checkpoint),
+                 "--topics", "depth,scan,confidence,points", "--edge-filter", "--unorganized", "--voxel-size", "0.5",
+                 "--scan-height", "3", "--scan-range-min", "0", "--scan-range-max", "100", "--no-progress"]) == 0
+    bag = {topic: records[0].msg for topic, records in by_topic(read_bag(tmp_path / "out")).items()}
+    assert bag["/cam/depth"].data.tobytes() == bytes(out["depth"].data)
+    scan = bag["/cam/scan"]
+    assert np.array(scan.ranges, np.float32).tobytes() == np.array(out["scan"].ranges, np.float32).tobytes()
+    assert (scan.angle_min, scan.angle_max, scan.header.frame_id) == (
+        out["scan"].angle_min, out["scan"].angle_max, out["scan"].header.frame_id)
+    assert bag["/cam/depth/confidence"].data.tobytes() == bytes(out["confidence"].data)
+    assert bag["/cam/points"].data.tobytes() == bytes(out["points"].data)
