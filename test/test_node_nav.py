@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from bag_helpers import by_topic, read_bag
 from graph_harness import CameraIO, GraphClient, camera_info_msg, depth_array, image_msg, random_image, serving_node
 from graph_harness import set_params as set_node_params
 from sensor_msgs.msg import Image, LaserScan
@@ -11,7 +12,6 @@ from test_front_ends import P_OF_K, frame_pixels, model_args, write_frame_bag
 from test_scan import expected_scan
 
 from depth_anything_ros.cli import main
-from bag_helpers import by_topic, read_bag
 
 pytestmark = pytest.mark.ros
 
