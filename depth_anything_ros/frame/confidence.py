@@ -21,9 +21,9 @@ TOLERANCE = 0.1  # relative disagreement of the two passes at which the flip agr
 def flip_agreement(depth: torch.Tensor, mirrored: torch.Tensor) -> torch.Tensor:
     """Return (H, W) float32 agreement in [0, 1] of depth and the mirrored-back depth of the flipped image."""
     d, m = depth.float(), mirrored.float()
-    agreement = 1.0 - (d - m).abs() / (TOLERANCE * 0.5 * (d + m))
-    valid = (d > 0) & (m > 0) & torch.isfinite(d) & torch.isfinite(m)
-    return torch.where(valid, agreement.clamp(0.0, 1.0), 0.0)
+    scale = (d + m).mul_(0.5 * TOLERANCE)
+    agreement = (d - m).abs_().div_(scale).neg_().add_(1.0).clamp_(0.0, 1.0)  # in place: fewer allocations
+    return agreement.masked_fill_(~((d > 0) & (m > 0)), 0.0).nan_to_num_(0.0)  # NaN, inf, <= 0: invalid
 
 
 def confidence(agreement: torch.Tensor, cos2: torch.Tensor) -> torch.Tensor:

@@ -45,7 +45,8 @@ class EdgeGeometry:
         xi. Invalid depth (NaN, <= 0) and border sides give 0.
         """
         d = torch.where(depth > 0, depth.float(), math.nan)
-        return torch.maximum(_axis_cos2(d, self.norm2, self.row, dim=1), _axis_cos2(d, self.norm2, self.column, dim=0))
+        row = _axis_cos2(d, self.norm2, self.row, dim=1)
+        return torch.maximum(row, _axis_cos2(d, self.norm2, self.column, dim=0), out=row)
 
 
 def _step_terms(rays: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -63,12 +64,14 @@ def _axis_cos2(depth: torch.Tensor, norm2: torch.Tensor, terms: tuple, dim: int)
     a, b = depth.narrow(dim, 0, size - 1), depth.narrow(dim, 1, size - 1)  # pixel, next neighbour
     n_p, n_q = norm2.narrow(dim, 0, size - 1), norm2.narrow(dim, 1, size - 1)
     k = b - a
-    step2 = k * k * n_p + 2.0 * k * b * e_p + b * b * g  # |q - p|^2
-    ahead = (k * n_p + b * e_p).square_().div_(n_p * step2)  # at p, towards its next neighbour
-    behind = (k * n_q + a * e_q).square_().div_(n_q * step2)  # at q, towards its previous neighbour
-    after, before = ([0, 1, 0, 0], [1, 0, 0, 0]) if dim == 1 else ([0, 0, 0, 1], [0, 0, 1, 0])
-    ahead, behind = torch.nn.functional.pad(ahead, after), torch.nn.functional.pad(behind, before)
-    return torch.minimum(ahead, behind).nan_to_num_(0.0)
+    ahead = k * n_p  # in place from here on: fewer multi-megabyte allocations
+    b_e = b * e_p
+    step2 = torch.mul(k, ahead).addcmul_(k, b_e, value=2.0).addcmul_(b * g, b)  # |q - p|^2
+    ahead.add_(b_e).square_().div_(step2).div_(n_p)  # at p, towards its next neighbour
+    behind = k.mul_(n_q).addcmul_(a, e_q).square_().div_(step2).div_(n_q)  # at q, towards its previous neighbour
+    out = torch.zeros_like(depth)  # border pixels lack a neighbour on this axis: 0
+    torch.minimum(ahead.narrow(dim, 1, size - 2), behind.narrow(dim, 0, size - 2), out=out.narrow(dim, 1, size - 2))
+    return out.nan_to_num_(0.0)
 
 
 def flying(cos2: torch.Tensor, angle_deg: float) -> torch.Tensor:
