@@ -24,7 +24,8 @@ sys.path.insert(0, sys.argv[5])
 from depth_anything_ros.frame.camera import CameraInfo
 from depth_anything_ros.models.synthetic_weights import write_synthetic_checkpoint
 from depth_anything_ros.models.v2.estimator import DepthEstimator
-from depth_anything_ros.frame.pipeline import OUTPUTS, FrameInput, FrameOptions, FramePipeline
+from depth_anything_ros.frame.frame_io import OUTPUTS
+from depth_anything_ros.frame.pipeline import FrameInput, FrameOptions, FramePipeline
 
 def rss_mb():
     with open("/proc/self/status") as f:

@@ -16,7 +16,7 @@ from pathlib import Path
 import _common as common
 
 BENCHMARKS = ["model_only", "official_baseline", "pipeline", "multi_camera", "end_to_end",
-              "cpu_pipeline_overhead", "bag_process_fps", "large_frame_memory", "scale_modes"]
+              "cpu_pipeline_overhead", "bag_process_fps", "large_frame_memory", "scale_modes", "nav_outputs"]
 HERE = Path(__file__).resolve().parent
 
 
@@ -90,6 +90,10 @@ def targets(runs: dict, device: str) -> list[dict]:
         out.append(_target("CPU: everything except the model, 640x480", "<= 3 ms",
                            pipe[0]["non_model_ms"] if pipe else None, 3.0, False,
                            "sum of stage p50s: decode, upload, depth copy, cloud, colour, messages"))
+        nav = runs.get("nav_outputs", {})
+        out.append(_target("CPU: navigation outputs of the Nav2 example, 640x480", "<= 3 ms",
+                           nav["json"]["navigation_setup_p50_ms"] if nav.get("status") == "ok" else None, 3.0, False,
+                           "edge filter + confidence gate, scan, 5 cm voxels of the stride 2 cloud (p50 sum)"))
         ours = [r for r in official if r["encoder"] == "vits" and r["pipeline"] == "ours fp32"]
         out.append(_target("CPU: our estimate vs official infer_image (vits)", ">= 1.0",
                            ours[0]["speedup_vs_official"] if ours else None, 1.0, True,

@@ -201,6 +201,46 @@ def add_frame_options(p: argparse.ArgumentParser, cloud_layout: bool = True) -> 
                         "OpenCV name (default turbo)")
 
 
+def add_nav_options(p: argparse.ArgumentParser) -> None:
+    """Navigation output options (edge filter, voxel grid, confidence gates, scan), as the node's parameters."""
+    from depth_anything_ros.frame.scan import ScanOptions
+
+    scan = ScanOptions()
+    g = p.add_argument_group("navigation outputs", "as the node's cloud.edge_filter, cloud.voxel_size, "
+                                                   "cloud.min_confidence and scan.* parameters")
+    g.add_argument("--edge-filter", action="store_true",
+                   help="drop flying pixels from points and scan (cloud.edge_filter)")
+    g.add_argument("--edge-angle", type=number(float, 0.1, 45.0), default=5.0, metavar="DEG",
+                   help="edge filter threshold in degrees (cloud.edge_angle_deg; default 5)")
+    g.add_argument("--voxel-size", type=number(float, 0.0, 100.0, unit=" metres"), default=0.0, metavar="M",
+                   help="one point per occupied voxel of this side, needs --unorganized (cloud.voxel_size; 0 = off)")
+    g.add_argument("--cloud-min-confidence", type=number(float, 0.0, 1.0), default=0.0, metavar="C",
+                   help="points below this confidence are invalid (cloud.min_confidence; 0 = no gate)")
+    g.add_argument("--scan-height", type=number(int, 1, 4096), default=scan.height, metavar="ROWS",
+                   help=f"scan rows centred on the optical centre (scan.height; default {scan.height})")
+    g.add_argument("--scan-range-min", type=number(float, 0.0, 1000.0), default=scan.range_min, metavar="M",
+                   help=f"scan.range_min (default {scan.range_min})")
+    g.add_argument("--scan-range-max", type=number(float, 0.001, 1000.0), default=scan.range_max, metavar="M",
+                   help=f"scan.range_max (default {scan.range_max})")
+    g.add_argument("--scan-frame", default=scan.output_frame, metavar="FRAME",
+                   help=f"frame_id of the scan, x forward z up (scan.output_frame; default {scan.output_frame}; "
+                        "'' = the image's)")
+    g.add_argument("--scan-min-confidence", type=number(float, 0.0, 1.0), default=0.0, metavar="C",
+                   help="scan pixels below this confidence are invalid (scan.min_confidence; 0 = no gate)")
+
+
+def _nav_fields(args: argparse.Namespace) -> dict:
+    """FrameOptions fields of add_nav_options' flags; none when the subcommand has no such flags."""
+    from depth_anything_ros.frame.scan import ScanOptions
+
+    if not hasattr(args, "edge_filter"):
+        return {}
+    scan = ScanOptions(height=args.scan_height, range_min=args.scan_range_min, range_max=args.scan_range_max,
+                       output_frame=args.scan_frame, min_confidence=args.scan_min_confidence)
+    return {"edge_filter": args.edge_filter, "edge_angle_deg": args.edge_angle, "voxel_size": args.voxel_size,
+            "cloud_min_confidence": args.cloud_min_confidence, "scan": scan}
+
+
 def scale_options(args: argparse.Namespace) -> object:
     """scale.ScaleOptions of bag process's metric scale options (mode fixed without them)."""
     from depth_anything_ros.frame.scale import ScaleOptions
@@ -228,7 +268,8 @@ def frame_options(args: argparse.Namespace) -> object:
         return FrameOptions(depth_scale=args.depth_scale, cloud_stride=args.stride,
                             cloud_min_depth=args.cloud_min_depth, cloud_max_depth=args.cloud_max_depth,
                             cloud_color=not args.no_color, cloud_organized=not getattr(args, "unorganized", False),
-                            colormap=args.colormap, undistort=not getattr(args, "no_undistort", False))
+                            colormap=args.colormap, undistort=not getattr(args, "no_undistort", False),
+                            **_nav_fields(args))
     except ValueError as exc:
         raise BagError(f"invalid output options: {exc}") from exc
 

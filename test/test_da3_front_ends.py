@@ -202,6 +202,25 @@ def test_one_batch_of_two_cameras_keeps_each_frames_focal_length(estimator):
         estimator.estimate_batch([image, image], "rgb8", [(FX, FX)])
 
 
+def test_confidence_runs_the_mirrored_frames_with_their_focal_lengths(estimator):
+    # two cameras of different focal lengths in one batch, both wanting the confidence: the batch of four (the
+    # images, then their mirrors) must give each mirror its own image's focal length
+    image = _image(5)
+    frames = [FrameInput(camera=k, pixels=image, encoding="rgb8", outputs=("depth", "confidence"),
+                         camera_info=CameraInfo.pinhole(W, H, f, f, (W - 1) / 2, (H - 1) / 2))
+              for k, f in enumerate((FX, 3 * FX))]
+    results = FramePipeline(estimator).run(frames, FrameOptions())
+    single = estimator.estimate(image, "rgb8", (FX, FX))
+    valid = np.isfinite(single)
+    np.testing.assert_allclose(results[0].depth[valid], single[valid], rtol=1e-4)
+    np.testing.assert_allclose(results[1].depth[valid], 3 * single[valid], rtol=1e-4)
+    # the flip agreement is scale-free: with each mirror at its own image's focal length both cameras agree on the
+    # same pixels (a mirror at the other camera's focal length would disagree threefold: no confidence at all)
+    agreeing = [r.confidence > 0 for r in results]
+    assert agreeing[0].any() and (agreeing[0] != agreeing[1]).mean() < 0.01
+    assert (results[0].confidence[np.isnan(results[0].depth)] == 0).all()  # sky: invalid depth, no confidence
+
+
 def test_demo_offline_runs_da3_on_its_own_synthetic_weights(tmp_path, cli):
     import json
     import os

@@ -23,7 +23,7 @@ LAUNCH = REPO_ROOT / "launch" / "depth_anything.launch.py"
 CONFIG = REPO_ROOT / "config" / "depth_anything.yaml"
 RVIZ = REPO_ROOT / "rviz" / "depth_anything.rviz"
 PACKAGE = "depth_anything_ros"
-NODE_OUTPUTS = {"depth", "depth/camera_info", "points", "depth/colored"}
+NODE_OUTPUTS = {"depth", "depth/camera_info", "points", "depth/colored", "scan", "depth/confidence"}
 
 
 def launch_tree() -> ast.Module:

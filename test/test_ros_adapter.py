@@ -135,3 +135,23 @@ def test_model_compile_takes_auto_strings_and_yaml_bools(value, mode):
     assert node_params.SPECS["model.compile"].descriptor().dynamic_typing
     assert node_params.validate({"model.compile": value}) is None
     assert node_params.compile_mode(value) == mode
+
+
+def test_scan_message_keeps_the_stamp_in_the_scan_frame_and_rep117_values():
+    from depth_anything_ros.frame.scan import LaserScanData
+
+    ranges = np.array([1.5, np.inf, -np.inf, np.nan], np.float32)
+    scan = LaserScanData("camera_depth_frame", -0.5, 0.4, 0.3, 0.0, 0.033, 0.45, 10.0, ranges)
+    msg = ros_messages.scan_msg(header(), scan)
+    assert (msg.header.frame_id, msg.header.stamp.sec, msg.header.stamp.nanosec) == ("camera_depth_frame", 12, 345)
+    assert (msg.angle_min, msg.angle_max, msg.range_min, msg.range_max) == (
+        pytest.approx(-0.5), pytest.approx(0.4), pytest.approx(0.45), 10.0)
+    np.testing.assert_array_equal(np.array(msg.ranges, np.float32), ranges)
+    assert ros_messages.scan_msg(header(), LaserScanData("", *[0.0] * 7, ranges)).header.frame_id == \
+        "cam_optical_frame"  # '' = the image's frame_id
+
+
+def test_parameter_defaults_are_the_pipelines_defaults():
+    from depth_anything_ros.frame.frame_io import FrameOptions
+
+    assert node_params.frame_options({s.name: s.default for s in node_params.PARAMS}) == FrameOptions()

@@ -13,6 +13,7 @@ from pathlib import Path
 from depth_anything_ros.bag.bagfile import STORAGES, BagError, check_bag, check_namespace
 from depth_anything_ros.cli_options import (
     add_frame_options,
+    add_nav_options,
     add_model_options,
     check_checkpoint_name,
     frame_options,
@@ -86,7 +87,7 @@ def run_sample(args: argparse.Namespace) -> int:
 
 
 def _register_process(sub: argparse._SubParsersAction) -> None:
-    from depth_anything_ros.bag.frames import OUTPUTS
+    from depth_anything_ros.bag.frames import DEFAULT_OUTPUTS, OUTPUTS
 
     p = sub.add_parser(
         "process", help="run the model over a bag, write a new bag with depth and points",
@@ -110,14 +111,16 @@ def _register_process(sub: argparse._SubParsersAction) -> None:
                         "first message has the image's frame_id and size (or the image is a uniform resize of it), "
                         "e.g. .../Color_0/info/camera_info for .../Color_0/image/data in RealSense bags")
     p.add_argument("--output-namespace", metavar="NS",
-                   help="write the outputs as NS/depth, NS/depth/camera_info, NS/points, NS/depth/colored "
+                   help="write the outputs as NS/depth, NS/depth/camera_info, NS/points, NS/depth/colored, ... "
                         "(default: the image topic's namespace, /camera for /camera/image)")
     p.add_argument("--fov", type=number(float, 0.0, 179.0, above=True), default=None, metavar="DEG",
                    help="bags without camera_info: horizontal field of view of an ideal pinhole for the points")
-    p.add_argument("--topics", default=",".join(OUTPUTS),
-                   help=f"comma-separated outputs to write, of {','.join(OUTPUTS)} (default all)")
+    p.add_argument("--topics", default=",".join(DEFAULT_OUTPUTS),
+                   help=f"comma-separated outputs to write, of {','.join(OUTPUTS)} (default "
+                        f"{','.join(DEFAULT_OUTPUTS)}; scan is NS/scan, confidence NS/depth/confidence)")
     add_model_options(p)
     add_frame_options(p)
+    add_nav_options(p)
     p.add_argument("--strict", action="store_true",
                    help="stop at the first frame with a problem (bad image, unusable camera_info, model failure) "
                         "instead of skipping what it costs and counting it in the summary")
@@ -235,6 +238,10 @@ def _register_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report", type=Path, metavar="DIR",
                    help="write metrics.json, per_frame.csv and PNG plots into DIR (created if needed)")
     add_model_options(p)
+    p.add_argument("--confidence", action="store_true",
+                   help="also compute the model's depth/confidence (runs it on the mirrored images too; needs "
+                        "camera_info) and report AbsRel by confidence decile: low confidence should mean larger "
+                        "error")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_evaluate)
 
@@ -250,7 +257,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     opts = EvaluateOptions(gt_topic=args.gt_topic, image_topic=args.image_topic, pred_topic=args.pred_topic,
                            align=args.align, min_depth=args.gt_min_depth, max_depth=args.gt_max_depth,
                            stamp_tolerance=args.stamp_tolerance, batch=args.batch, report=args.report,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, confidence=args.confidence)
     check_bag(args.input)
     estimator = None if args.pred_topic else make_estimator(args)
     result = evaluate_bag(args.input, estimator, opts)

@@ -14,14 +14,15 @@ import numpy as np
 from depth_anything_ros.bag import bagfile, messages
 from depth_anything_ros.bag.bagfile import BagError
 from depth_anything_ros.bag.frames import Frame, FrameBatcher, read_frame, stamp_text
-from depth_anything_ros.bag.ground_truth import gt_depth, paired_stamps, read_stamps, resize_to_gt
+from depth_anything_ros.bag.ground_truth import camera_mismatch, gt_depth, paired_stamps, read_stamps, resize_to_gt
 from depth_anything_ros.bag.process import MODEL_KEY, camera_info_history, pick_camera_info_topic
 from depth_anything_ros.bag.progress import Progress
-from depth_anything_ros.frame.camera import Intrinsics, IntrinsicsError
 from depth_anything_ros.frame.metrics import (
     ALIGN_MODES,
     METRIC_NAMES,
     AlignmentFit,
+    confidence_deciles,
+    confidence_sample,
     evaluate_frame,
     fit_alignment,
     mean_metrics,
@@ -29,6 +30,9 @@ from depth_anything_ros.frame.metrics import (
 )
 from depth_anything_ros.frame.pipeline import FrameInput, FrameOptions, FramePipeline, rgb8_of_message
 from depth_anything_ros.frame.provenance import model_label, model_provenance, package_version
+
+
+CONFIDENCE_PIXELS = 20_000  # valid pixels a frame sampled for the error-by-confidence table
 
 
 @dataclass
@@ -45,6 +49,7 @@ class EvaluateOptions:
     batch: int = 1
     report: Path | None = None
     progress: bool = True
+    confidence: bool = False  # also the model's depth/confidence: AbsRel by confidence decile
 
 
 @dataclass
@@ -80,6 +85,14 @@ class Evaluation:
     report_files: list[Path] = field(default_factory=list)
     provenance: dict = field(default_factory=dict)  # package version, bag, topics, model (see provenance.py)
     warnings: list[str] = field(default_factory=list)  # e.g. ground truth from another camera
+    confidence_pixels: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # (confidence, AbsRel)
+
+    @property
+    def confidence_deciles(self) -> list[dict] | None:
+        """AbsRel of the sampled valid pixels in ten equal-count bins of rising confidence (with --confidence)."""
+        if not self.confidence_pixels:
+            return None
+        return confidence_deciles(*(np.concatenate(a) for a in zip(*self.confidence_pixels, strict=True)))
 
     @property
     def scale_stability(self) -> dict[str, float] | None:
@@ -119,6 +132,13 @@ class Evaluation:
         if self.overall_aligned is not None:
             how = f"scale {self.scale:.6f}" + (f", shift {self.shift:+.4f} m" if o.align == "scale_shift" else "")
             lines.append(f"metrics after alignment ({how}): " + _format(self.overall_aligned))
+        deciles = self.confidence_deciles
+        if deciles is not None:
+            lines.append(f"AbsRel by depth/confidence decile ({CONFIDENCE_PIXELS} random valid pixels a frame):")
+            lines += [f"  {r['bin']:2d}: confidence {r['confidence_min']:.3f} .. {r['confidence_max']:.3f}  AbsRel "
+                      f"{r['abs_rel']:.4f}  ({r['pixels']} pixels)" for r in deciles]
+            if self.model and self.model.get("synthetic"):
+                lines.append("  SYNTHETIC WEIGHTS: this table shows nothing about real accuracy or confidence")
         lines += [f"report: {p}" for p in self.report_files]
         return "\n".join(lines)
 
@@ -132,7 +152,7 @@ class Evaluation:
                 "overall": self.overall, "alignment": {"scale": self.scale, "shift": self.shift,
                                                        "depth_scale": self.depth_scale},
                 "overall_aligned": self.overall_aligned, "warnings": self.warnings, "provenance": self.provenance,
-                "scale_stability": self.scale_stability}
+                "scale_stability": self.scale_stability, "confidence_deciles": self.confidence_deciles}
 
 
 def _format(m: dict[str, float]) -> str:
@@ -187,6 +207,8 @@ def evaluate_bag(path: str | Path, estimator: object | None, opts: EvaluateOptio
         raise BagError(f"--stamp-tolerance must not be negative, got {opts.stamp_tolerance}")
     if estimator is None and opts.pred_topic is None:
         raise BagError("give --pred-topic, or a model to run")
+    if opts.confidence and opts.pred_topic is not None:
+        raise BagError("--confidence needs the model run by bag evaluate, not --pred-topic")
     pipeline = None if estimator is None else FramePipeline(estimator)
     reader = bagfile.open_reader(path)
     store = FrameStore()
@@ -197,7 +219,7 @@ def evaluate_bag(path: str | Path, estimator: object | None, opts: EvaluateOptio
         image_topic = _panel_image_topic(reader, opts, source) if recorded and opts.report is not None else None
         estimator = None if pipeline is None else pipeline.estimator
         result.provenance = _provenance(reader, source, recorded, opts, estimator)
-        result.warnings = _camera_mismatch(reader, _panel_image_topic(reader, opts, source) if recorded else source,
+        result.warnings = camera_mismatch(reader, _panel_image_topic(reader, opts, source) if recorded else source,
                                            opts.gt_topic)
         _evaluate(reader, source, recorded, image_topic, pipeline, opts, result, store)
         if opts.report is not None:
@@ -224,32 +246,39 @@ def _evaluate(reader: object, source: str, recorded: bool, image_topic: str | No
         waiting[g] = waiting.get(g, 0) + 1
     gts: dict[int, np.ndarray] = {}
     images: dict[int, np.ndarray] = {}
-    preds: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+    preds: dict[int, tuple[np.ndarray, np.ndarray | None, np.ndarray | None]] = {}  # depth, rgb, confidence
     fit = AlignmentFit()
     batcher = FrameBatcher(opts.batch)
-    infos = None  # a model whose metres need the focal length (DA3) gets camera_info as bag process pairs it
-    if pipeline is not None and pipeline.estimator.needs_focal:
+    infos = None  # the confidence and a model whose metres need the focal length (DA3) get camera_info
+    if pipeline is not None and (pipeline.estimator.needs_focal or opts.confidence):  # as bag process pairs it
         infos = camera_info_history(reader, pick_camera_info_topic(reader, None, source))
+    outputs = ("depth", "rgb", "confidence") if opts.confidence else ("depth", "rgb")
+    rng = np.random.default_rng(0)  # the confidence table's pixel sample
 
     def match() -> None:
         for stamp in [s for s in preds if pairs[s] in gts and (s not in with_image or s in images)]:
-            pred, rgb = preds.pop(stamp)
+            pred, rgb, confidence = preds.pop(stamp)
             rgb = images.pop(stamp, rgb)
             g = pairs[stamp]
-            _score(len(result.frames) + result.skipped, stamp, g, pred, gts[g], rgb, opts, result, fit, store)
+            scored = _score(len(result.frames) + result.skipped, stamp, g, pred, gts[g], rgb, opts, result, fit,
+                            store)
+            if scored is not None and confidence is not None:
+                conf = resize_to_gt(confidence, gts[g].shape)
+                result.confidence_pixels.append(confidence_sample(scored, gts[g], conf, opts.min_depth,
+                                                                  opts.max_depth, CONFIDENCE_PIXELS, rng))
             waiting[g] -= 1
             if waiting[g] == 0:
                 del gts[g]
 
     def run(batch: list[Frame]) -> None:
         if batch:
-            inputs = [FrameInput(camera=source, message=f.message, outputs=("depth", "rgb"),
+            inputs = [FrameInput(camera=source, message=f.message, outputs=outputs,
                                  camera_info=None if infos is None else infos.latest_at(f.stamp)) for f in batch]
             for frame, out in zip(batch, pipeline.run(inputs, FrameOptions()), strict=True):
                 if out.problems:
                     raise BagError(f"{source} message at {stamp_text(frame)}: "
                                    + "; ".join(p.text() for p in out.problems))
-                preds[frame.stamp] = (out.depth, out.rgb)
+                preds[frame.stamp] = (out.depth, out.rgb, out.confidence)
             bar.update(len(batch))
 
     with Progress(len(pairs), "bag evaluate", opts.progress) as bar:
@@ -261,7 +290,7 @@ def _evaluate(reader: object, source: str, recorded: bool, image_topic: str | No
                 images[stamp] = _rgb_of(read_frame(raw, conn.msgtype, log_time), image_topic)
             if conn.topic == source and stamp in pairs and stamp not in preds:
                 if recorded:
-                    preds[stamp] = (gt_depth(raw, conn.msgtype, conn.topic), None)
+                    preds[stamp] = (gt_depth(raw, conn.msgtype, conn.topic), None, None)
                     bar.update(1)
                 else:
                     for batch in batcher.add(read_frame(raw, conn.msgtype, log_time)):
@@ -294,44 +323,6 @@ def _provenance(reader: object, source: str, recorded: bool, opts: EvaluateOptio
             "model": model, "model_origin": origin}
 
 
-def _camera_mismatch(reader: object, image_topic: str | None, gt_topic: str) -> list[str]:
-    """Warnings when the ground truth looks like another camera's: another frame_id or other intrinsics."""
-    if image_topic is None:
-        return []
-    first = {}
-    for topic in (image_topic, gt_topic):
-        conns = [c for c in reader.connections if c.topic == topic]
-        for conn, _, raw in reader.messages(connections=conns):
-            first[topic] = messages.deserialize(raw, conn.msgtype)
-            break
-    if len(first) < 2:
-        return []
-    warnings = []
-    image_frame, gt_frame = first[image_topic].header.frame_id, first[gt_topic].header.frame_id
-    if image_frame != gt_frame:
-        warnings.append(f"ground truth {gt_topic} is in frame '{gt_frame}' but the images are in '{image_frame}': "
-                        "if the depth is not aligned to the colour camera, every metric compares other pixels")
-    infos = {}
-    for topic in (image_topic, gt_topic):
-        info_topic = f"{bagfile.namespace_of(topic)}/camera_info"
-        conns = [c for c in reader.connections if c.topic == info_topic and c.msgtype == messages.CAMERA_INFO]
-        for conn, _, raw in reader.messages(connections=conns):
-            infos[topic] = messages.deserialize(raw, conn.msgtype)
-            break
-    if len(infos) == 2 and bagfile.namespace_of(image_topic) != bagfile.namespace_of(gt_topic):
-        try:
-            gt = Intrinsics.from_camera_info(infos[gt_topic])
-            image = Intrinsics.from_camera_info(infos[image_topic]).scaled_to(gt.width, gt.height)
-        except IntrinsicsError as exc:
-            return [*warnings, f"cannot compare the intrinsics of the images and the ground truth: {exc}"]
-        if max(abs(image.fx - gt.fx) / gt.fx, abs(image.fy - gt.fy) / gt.fy) > 0.01 or \
-                max(abs(image.cx - gt.cx), abs(image.cy - gt.cy)) > 1.0:
-            warnings.append(f"the ground truth's camera_info (fx {gt.fx:.1f}, cx {gt.cx:.1f}) differs from the "
-                            f"images' (fx {image.fx:.1f}, cx {image.cx:.1f} at the same size): the depth seems to "
-                            "come from another camera; record depth aligned to the colour image")
-    return warnings
-
-
 def _rgb_of(frame: Frame, topic: str) -> np.ndarray:
     """(H, W, 3) uint8 RGB of an image message for the report panels (the pipeline's colour rule)."""
     try:
@@ -341,8 +332,8 @@ def _rgb_of(frame: Frame, topic: str) -> np.ndarray:
 
 
 def _score(index: int, stamp: int, gt_stamp: int, pred: np.ndarray, gt: np.ndarray, rgb: np.ndarray | None,
-           opts: EvaluateOptions, result: Evaluation, fit: AlignmentFit, store: FrameStore) -> None:
-    """Evaluate one pair; the prediction is resized (bilinear) to the ground truth's size as the official eval does."""
+           opts: EvaluateOptions, result: Evaluation, fit: AlignmentFit, store: FrameStore) -> np.ndarray | None:
+    """Evaluate one pair; return the prediction at the ground truth's size (bilinear, as the official eval), or None."""
     if pred.shape != gt.shape:
         pred = resize_to_gt(pred, gt.shape)
         if rgb is not None:
@@ -350,7 +341,7 @@ def _score(index: int, stamp: int, gt_stamp: int, pred: np.ndarray, gt: np.ndarr
     metrics = evaluate_frame(pred, gt, opts.min_depth, opts.max_depth)
     if metrics is None:
         result.skipped += 1
-        return
+        return None
     fit.add(pred, gt, opts.min_depth, opts.max_depth)
     try:
         frame_scale = fit_alignment(pred, gt, opts.min_depth, opts.max_depth, "scale")[0]
@@ -359,3 +350,4 @@ def _score(index: int, stamp: int, gt_stamp: int, pred: np.ndarray, gt: np.ndarr
     valid = int(valid_mask(gt, opts.min_depth, opts.max_depth).sum())
     result.frames.append(FrameResult(index, stamp, gt_stamp, valid, frame_scale, metrics))
     store.put(index, pred, gt, rgb)
+    return pred

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from depth_anything_ros.bag import messages
 
-OUTPUTS = ("depth", "camera_info", "points", "colored")  # what bag process can write for each frame
+OUTPUTS = ("depth", "camera_info", "points", "colored", "scan", "confidence")  # what bag process can write per frame
+DEFAULT_OUTPUTS = OUTPUTS[:4]  # scan and confidence on request (the confidence doubles the network's work)
 
 
 @dataclass

@@ -19,6 +19,7 @@ IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
 POINT_CLOUD2 = "sensor_msgs/msg/PointCloud2"
+LASER_SCAN = "sensor_msgs/msg/LaserScan"
 CLOCK = "rosgraph_msgs/msg/Clock"
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 
@@ -94,6 +95,15 @@ def point_cloud(hdr: object, cloud: object) -> object:
     return _T[POINT_CLOUD2](header=hdr, height=cloud.height, width=cloud.width, fields=fields,
                             is_bigendian=False, point_step=cloud.point_step, row_step=cloud.row_step,
                             data=_bytes_array(cloud.data), is_dense=bool(cloud.is_dense))
+
+
+def laser_scan(hdr: object, scan: object) -> object:
+    """sensor_msgs/LaserScan of a scan.LaserScanData with the image's stamp, in its frame_id ('' = the image's)."""
+    return _T[LASER_SCAN](header=header(stamp_ns(hdr), scan.frame_id or hdr.frame_id), angle_min=scan.angle_min,
+                          angle_max=scan.angle_max, angle_increment=scan.angle_increment,
+                          time_increment=scan.time_increment, scan_time=scan.scan_time, range_min=scan.range_min,
+                          range_max=scan.range_max, ranges=np.asarray(scan.ranges, np.float32),
+                          intensities=np.empty(0, np.float32))
 
 
 def clock(ns: int) -> object:

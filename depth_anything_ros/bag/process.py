@@ -1,7 +1,8 @@
 """`bag process`: run the shared FramePipeline over a bag's images and write a new bag with its outputs.
 
 Outputs follow the node's topic contract under the image topic's namespace (/camera/image -> /camera/depth,
-/camera/depth/camera_info, /camera/points, /camera/depth/colored), carry the input image's header and are logged
+/camera/depth/camera_info, /camera/points, /camera/depth/colored, on request /camera/scan and
+/camera/depth/confidence), carry the input image's header and are logged
 at the input image's log time. Every per-frame decision is the pipeline's (depth_anything_ros.frame.pipeline); this
 module reads, pairs each image with its camera_info, writes and counts. A frame's problem skips what it costs,
 is reported once per distinct message and counted in the summary; `strict` aborts on the first one instead.
@@ -20,17 +21,18 @@ from pathlib import Path
 
 from depth_anything_ros.bag import bagfile, definitions, messages
 from depth_anything_ros.bag.bagfile import BagError
-from depth_anything_ros.bag.frames import OUTPUTS, Frame, FrameBatcher, read_frame, stamp_text
+from depth_anything_ros.bag.frames import DEFAULT_OUTPUTS, OUTPUTS, Frame, FrameBatcher, read_frame, stamp_text
 from depth_anything_ros.bag.progress import Progress
 from depth_anything_ros.bag.references import ReferenceFeed
 from depth_anything_ros.frame import image_codec
 from depth_anything_ros.frame.camera import CameraInfo, Intrinsics
-from depth_anything_ros.frame.pipeline import FrameInput, FrameOptions, FramePipeline
+from depth_anything_ros.frame.frame_io import INTRINSIC_OUTPUTS, FrameInput, FrameOptions
+from depth_anything_ros.frame.pipeline import FramePipeline
 from depth_anything_ros.frame.provenance import model_provenance
 from depth_anything_ros.frame.stamped import StampedHistory
 
 OUTPUT_TYPES = {"depth": messages.IMAGE, "camera_info": messages.CAMERA_INFO, "points": messages.POINT_CLOUD2,
-                "colored": messages.IMAGE}
+                "colored": messages.IMAGE, "scan": messages.LASER_SCAN, "confidence": messages.IMAGE}
 MODEL_KEY = "depth_anything_ros.model"  # custom_data of the output bag: the model that made its depth (JSON)
 
 
@@ -41,7 +43,7 @@ class ProcessOptions:
     image_topic: str | None = None
     camera_info_topic: str | None = None
     output_namespace: str | None = None  # namespace of the outputs; None: the image topic's
-    outputs: tuple[str, ...] = OUTPUTS
+    outputs: tuple[str, ...] = DEFAULT_OUTPUTS
     storage: str = "mcap"
     batch: int = 1
     frame: FrameOptions = field(default_factory=FrameOptions)
@@ -96,7 +98,7 @@ def output_topics(image_topic: str, namespace: str | None = None) -> dict[str, s
     """Output role -> topic under `namespace` (checked), by default the image topic's namespace."""
     ns = bagfile.namespace_of(image_topic) if namespace is None else bagfile.check_namespace(namespace)
     return {"depth": f"{ns}/depth", "camera_info": f"{ns}/depth/camera_info", "points": f"{ns}/points",
-            "colored": f"{ns}/depth/colored"}
+            "colored": f"{ns}/depth/colored", "scan": f"{ns}/scan", "confidence": f"{ns}/depth/confidence"}
 
 
 def _first_message(reader: object, topic: str) -> object | None:
@@ -227,6 +229,10 @@ class FrameWriter:
                 out["points"] = messages.point_cloud(hdr, result.cloud)
             if result.colored is not None:
                 out["colored"] = messages.image(hdr, image_codec.rgb_image_fields(result.colored))
+            if result.scan is not None:
+                out["scan"] = messages.laser_scan(hdr, result.scan)
+            if result.confidence is not None:
+                out["confidence"] = messages.image(hdr, image_codec.depth_image_fields(result.confidence))
             for role, msg in out.items():
                 self.writer.write(self.conns[role], frame.log_time, messages.serialize(msg))
 
@@ -288,7 +294,7 @@ def process_bag(src: str | Path, dst: str | Path, estimator: object, opts: Proce
     reader = bagfile.open_reader(src)
     try:
         image_topic = bagfile.pick_image_topic(reader, opts.image_topic)
-        needs_intrinsics = {"camera_info", "points"} & set(opts.outputs)
+        needs_intrinsics = set(INTRINSIC_OUTPUTS) & set(opts.outputs)
         info_topic = pick_camera_info_topic(reader, opts.camera_info_topic, image_topic,
                                             required=bool(needs_intrinsics) and opts.fov_deg <= 0)
         if info_topic is None and needs_intrinsics and opts.fov_deg <= 0:

@@ -136,3 +136,21 @@ def pixel_sample(frames: Iterable[tuple[np.ndarray, np.ndarray]], min_depth: flo
         aligned = scale * pred.reshape(-1)[idx].astype(np.float64) + shift
         preds.append(sanitise_prediction(aligned, min_depth, max_depth))
     return np.concatenate(gts), np.concatenate(preds)
+
+
+def confidence_sample(pred: np.ndarray, gt: np.ndarray, confidence: np.ndarray, min_depth: float, max_depth: float,
+                      per_frame: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Return (confidence, AbsRel) 1-D arrays of up to `per_frame` random valid pixels of (H, W) pred, gt, conf."""
+    idx = np.flatnonzero(valid_mask(gt, min_depth, max_depth))
+    idx = rng.choice(idx, size=min(per_frame, idx.size), replace=False)
+    g = gt.reshape(-1)[idx].astype(np.float64)
+    p = sanitise_prediction(pred.reshape(-1)[idx].astype(np.float64), min_depth, max_depth)
+    return confidence.reshape(-1)[idx].astype(np.float64), np.abs(p - g) / g
+
+
+def confidence_deciles(confidence: np.ndarray, error: np.ndarray, bins: int = 10) -> list[dict]:
+    """Return the error-by-confidence table: (N,) pixels in `bins` equal-count bins of rising confidence, mean error."""
+    order = np.argsort(confidence, kind="stable")
+    return [{"bin": k + 1, "confidence_min": float(confidence[idx[0]]), "confidence_max": float(confidence[idx[-1]]),
+             "pixels": int(idx.size), "abs_rel": float(error[idx].mean())}
+            for k, idx in enumerate(np.array_split(order, bins)) if idx.size]

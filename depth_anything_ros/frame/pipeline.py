@@ -1,7 +1,7 @@
 """The per-frame pipeline every front-end shares: image + intrinsics + options -> every output (no ROS).
 
-From a decoded image, its camera_info and the options it makes depth, camera_info, cloud and colourised depth,
-and lists the problems of the frame.
+From a decoded image, its camera_info and the options it makes depth, camera_info, cloud, colourised depth, scan
+and confidence, and lists the problems of the frame.
 
 The node, `bag process` and `estimate` only move frames in and results out; every decision about a frame is made
 here, so the same frame with the same options gives the same bytes from all three:
@@ -17,12 +17,15 @@ here, so the same frame with the same options gives the same bytes from all thre
 - intrinsics and the depth image's camera_info follow camera.py (P, else K; roi and binning; uniform resize;
   NaN, inf or non-positive values rejected with the field named);
 - ray grids are built once per camera and intrinsics and kept on the model's device;
+- navigation outputs (frame/nav.py): the confidence from a flip of the image run in the same batch (only when a
+  frame of the batch needs it), the edge filter and confidence gates on the depth the cloud and the scan see (never
+  on the published depth), the LaserScan (frame/scan.py), voxel downsampling of unorganised clouds (frame/voxel.py);
 - the colourised depth spans 0 m (warm) .. the model's max depth x ``depth_scale`` (cold), the largest depth the
   metric head can output (times the applied scale; relative models: up to the max reference depth); invalid depth
   is black.
 
 A problem never raises: it is returned with the frame, typed (``image``, ``intrinsics``, ``model``, ``scale``,
-``internal``), with the outputs it cost, and the outputs that could be made are still made.
+``scan``, ``internal``), with the outputs it cost, and the outputs that could be made are still made.
 """
 
 from __future__ import annotations
@@ -35,13 +38,16 @@ import numpy as np
 import torch
 
 from depth_anything_ros.frame import image_codec
-from depth_anything_ros.frame.camera import CameraInfo, Intrinsics, IntrinsicsError, image_camera
-from depth_anything_ros.frame.colorize import COLORMAPS, colorize, colormap_lut
-from depth_anything_ros.frame.geometry import CloudBuffer, PointCloudBuilder
+from depth_anything_ros.frame.camera import Intrinsics, IntrinsicsError, image_camera
+from depth_anything_ros.frame.colorize import colorize, colormap_lut
+from depth_anything_ros.frame.confidence import flip_agreement
+from depth_anything_ros.frame.edges import EdgeGeometry
+from depth_anything_ros.frame.frame_io import INTRINSIC_OUTPUTS, FrameInput, FrameOptions, FrameResult
+from depth_anything_ros.frame.geometry import PointCloudBuilder
+from depth_anything_ros.frame.nav import gated_depths, needs_surface, wants_confidence
 from depth_anything_ros.frame.rays import ray_grid
 from depth_anything_ros.frame.scale import (
     ReferenceSizeError,
-    ScaleOptions,
     ScaleState,
     ScaleTracker,
     fit_ground_plane,
@@ -49,11 +55,11 @@ from depth_anything_ros.frame.scale import (
     fit_relative,
     relative_to_depth,
 )
+from depth_anything_ros.frame.scan import ScanError, laser_scan
+from depth_anything_ros.frame.voxel import voxel_downsample
 from depth_anything_ros.models.image import check_work, to_rgb8
 from depth_anything_ros.models.variants import CHECKPOINTS, METRIC
 
-OUTPUTS = ("depth", "camera_info", "points", "colored", "rgb")  # rgb: the (H, W, 3) uint8 RGB the cloud is coloured by
-INTRINSIC_OUTPUTS = ("camera_info", "points")
 METRIC_VARIANTS = tuple(name for name, c in CHECKPOINTS.items() if c.kind == METRIC)
 
 
@@ -83,95 +89,13 @@ def require_metric(estimator) -> None:
             "or align it to a reference depth (scale.mode reference)")
 
 
-@dataclass(frozen=True)
-class FrameOptions:
-    """Per-frame options, shared by every front-end (the node's run-time parameters of the same meaning)."""
-
-    depth_scale: float = 1.0  # multiplies the model's depth (and so the cloud and the colour range)
-    cloud_stride: int = 1  # every n-th row and column
-    cloud_min_depth: float = 0.0  # closer points are invalid
-    cloud_max_depth: float = 0.0  # farther points are invalid; 0 = no limit
-    cloud_color: bool = True  # packed rgb field
-    cloud_organized: bool = True  # H x W with NaN, or valid points only
-    colormap: str = "turbo"  # any OpenCV colormap name, case-insensitive
-    undistort: bool = True  # raw images with non-zero D: back-project through K and D
-    scale: ScaleOptions = ScaleOptions()  # mode fixed: depth_scale; reference / ground_plane: fitted per frame
-
-    def __post_init__(self):
-        object.__setattr__(self, "colormap", str(self.colormap).lower())
-        problems = []
-        if not 0.001 <= self.depth_scale <= 1000.0:
-            problems.append(f"depth scale must be in [0.001, 1000], got {self.depth_scale}")
-        if isinstance(self.cloud_stride, bool) or not isinstance(self.cloud_stride, int) or not \
-                1 <= self.cloud_stride <= 64:
-            problems.append(f"cloud stride must be an integer in [1, 64], got {self.cloud_stride!r}")
-        if not (0.0 <= self.cloud_min_depth and 0.0 <= self.cloud_max_depth):
-            problems.append(f"cloud depth limits must be >= 0, got {self.cloud_min_depth}, {self.cloud_max_depth}")
-        elif self.cloud_max_depth > 0 and self.cloud_min_depth >= self.cloud_max_depth:
-            problems.append(f"cloud min depth ({self.cloud_min_depth}) must be below the max depth "
-                            f"({self.cloud_max_depth}; 0 = no limit)")
-        if self.colormap not in COLORMAPS:
-            problems.append(f"unknown colormap '{self.colormap}'; one of {', '.join(COLORMAPS)}")
-        if problems:
-            raise ValueError("; ".join(problems))
-
-    @property
-    def cloud_range(self) -> tuple[float, float]:
-        """(min, max) valid cloud depth in metres, max inf when unlimited."""
-        return self.cloud_min_depth, self.cloud_max_depth if self.cloud_max_depth > 0 else float("inf")
-
-
-@dataclass(frozen=True)
-class FrameProblem:
-    """Why outputs of one frame were not produced: kind image | intrinsics | model | scale | internal."""
-
-    kind: str
-    message: str
-    skipped: tuple[str, ...]
-
-    def text(self) -> str:
-        """One line: the problem and what it cost."""
-        return f"{self.message} ({', '.join(self.skipped)} not produced)" if self.skipped else self.message
-
-
-@dataclass
-class FrameInput:
-    """One frame for the pipeline: an Image/CompressedImage-like message or decoded pixels, and its camera_info."""
-
-    camera: Hashable = 0  # ray grids and cloud buffers are kept per camera
-    message: object = None  # Image-like (height, width, encoding, step, data) or CompressedImage-like (format, data)
-    pixels: np.ndarray | None = None  # or an already decoded (H, W[, C]) array in `encoding`
-    encoding: str = ""
-    camera_info: object = None  # CameraInfo-like or camera.CameraInfo; None: no intrinsics for this frame
-    outputs: tuple[str, ...] = OUTPUTS[:4]  # what the caller wants
-    stamp: float = 0.0  # header stamp, seconds: the scale smoothing's clock
-    reference: np.ndarray | None = None  # (h, w) float metres, NaN/0 invalid: the image size or a uniform resize
-
-
-@dataclass
-class FrameResult:
-    """Everything produced for one frame; None for outputs not wanted or not produced (see problems)."""
-
-    depth: np.ndarray | None = None  # (H, W) float32 metres, NaN/0 never invented
-    camera_info: CameraInfo | None = None  # of the depth image
-    cloud: CloudBuffer | None = None
-    colored: np.ndarray | None = None  # (H, W, 3) uint8 RGB
-    rgb: np.ndarray | None = None  # (H, W, 3) uint8 RGB of the input
-    scale: ScaleState | None = None  # the scale applied and this frame's fit (scale modes other than fixed)
-    problems: list[FrameProblem] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=dict)  # stage durations (batch stages shared)
-
-    def problem(self, kind: str, message: str, skipped: Sequence[str]) -> None:
-        """Record a problem that cost the outputs `skipped`."""
-        self.problems.append(FrameProblem(kind, message, tuple(skipped)))
-
-
 @dataclass
 class _CameraState:
     """Per-camera caches: the ray grid of the last intrinsics and a cloud builder with its buffers."""
 
     rays_key: tuple | None = None
     rays: torch.Tensor | None = None
+    edges: EdgeGeometry | None = None  # ray terms of the edge filter and the confidence, of `rays`
     builder: PointCloudBuilder = field(default_factory=PointCloudBuilder)
     tracker: ScaleTracker | None = None
 
@@ -236,8 +160,12 @@ class FramePipeline:
         try:
             raw = est.upload([pixels for _, pixels in items], encoding)  # (B, H, W[, C]) as it came
             uploaded = time.perf_counter()
-            # (B, H, W) float32 on the device
-            depth = est.estimate_raw(raw, encoding) if focal is None else est.estimate_raw(raw, encoding, focal)
+            # flip test-time augmentation for the confidence: the mirrored images in the same batch
+            flip = any(wants_confidence(frames[index].outputs, options) for index, _ in items)
+            batch, focal = (torch.cat([raw, raw.flip(2)]), focal and focal * 2) if flip else (raw, focal)
+            # (B or 2B, H, W) float32 on the device
+            depth = est.estimate_raw(batch, encoding) if focal is None else est.estimate_raw(batch, encoding, focal)
+            agreement = flip_agreement(depth[:len(items)], depth[len(items):].flip(-1)) if flip else None
             if est.device.type == "cuda":
                 torch.cuda.synchronize(est.device)
         except Exception as exc:  # noqa: BLE001 - e.g. CUDA out of memory: reported per frame, never raised
@@ -253,7 +181,8 @@ class FramePipeline:
             result.seconds.update(upload=(uploaded - start) / len(items), inference=done - uploaded,
                                   batch_size=len(items))
             try:
-                self._finish(frames[index], depth[row], raw[row:row + 1], encoding, options, result)
+                self._finish(frames[index], depth[row], raw[row:row + 1], encoding, options, result,
+                             None if agreement is None else agreement[row])
             except Exception as exc:  # noqa: BLE001 - one frame's failure never costs the others their outputs
                 lost = [o for o in frames[index].outputs if getattr(result, _ATTR[o]) is None]
                 result.problem("internal", f"processing failed: {type(exc).__name__}: {exc}", lost)
@@ -279,8 +208,8 @@ class FramePipeline:
         return kept, focal
 
     def _finish(self, frame: FrameInput, depth: torch.Tensor, raw: torch.Tensor, encoding: str,
-                options: FrameOptions, result: FrameResult) -> None:
-        """Fill `result` with the wanted outputs of one frame: depth (H, W) on the device, raw (1, H, W[, C])."""
+                options: FrameOptions, result: FrameResult, agreement: torch.Tensor | None) -> None:
+        """Fill `result` with the wanted outputs of one frame: depth and agreement (H, W), raw (1, H, W[, C])."""
         wants, seconds = set(frame.outputs), result.seconds
         t0 = time.perf_counter()
         height, width = depth.shape
@@ -294,26 +223,42 @@ class FramePipeline:
                 return
         if "depth" in wants:
             result.depth = depth.float().cpu().numpy()
-        t1 = time.perf_counter()
-        seconds["depth"] = t1 - t0
+        seconds["depth"] = time.perf_counter() - t0
         rgb = None
         if "rgb" in wants or ("points" in wants and intr is not None and options.cloud_color):
             rgb = to_rgb8(raw, encoding)[0].permute(1, 2, 0)  # (H, W, 3) uint8 on the device
             if "rgb" in wants:
                 result.rgb = rgb.cpu().numpy()
-        if "points" in wants and intr is not None:
-            rays = self._rays(frame.camera, intr, options.undistort, depth.device, result)
-            if rays is not None:
-                low, high = options.cloud_range
-                result.cloud = self._camera(frame.camera).builder.build(
-                    depth, rays, rgb if options.cloud_color else None, stride=options.cloud_stride,
-                    min_depth=low, max_depth=high, organized=options.cloud_organized)
-                seconds["cloud"] = time.perf_counter() - t1
-        if "colored" in wants:
+        rays = None
+        if wants & {"points", "scan", "confidence"} and intr is not None:
+            rays = self._rays(frame, intr, options.undistort, depth.device, result)
+        if rays is not None:
             t2 = time.perf_counter()
+            geometry = self._edges(frame, rays) if needs_surface(options, frame.outputs, agreement) else None
+            confidence, cloud_depth, scan_depth = gated_depths(depth, geometry, agreement, options, frame.outputs)
+            if "confidence" in wants:
+                result.confidence = confidence.cpu().numpy()
+            t3 = time.perf_counter()
+            seconds["gates"] = t3 - t2
+            if "scan" in wants:
+                try:
+                    result.scan = laser_scan(scan_depth, rays, intr, options.undistort, options.scan)
+                except ScanError as exc:
+                    result.problem("scan", f"no scan: {exc}", ("scan",))
+                seconds["scan"] = time.perf_counter() - t3
+            if "points" in wants:
+                t4 = time.perf_counter()
+                low, high = options.cloud_range
+                cloud = self._camera(frame.camera).builder.build(
+                    cloud_depth, rays, rgb if options.cloud_color else None, stride=options.cloud_stride,
+                    min_depth=low, max_depth=high, organized=options.cloud_organized)
+                result.cloud = voxel_downsample(cloud, options.voxel_size) if options.voxel_size > 0 else cloud
+                seconds["cloud"] = time.perf_counter() - t4
+        if "colored" in wants:
+            t5 = time.perf_counter()
             result.colored = colorize(depth, *self.colour_range(options, result.scale),
                                       self._lut(options.colormap)).cpu().numpy()
-            seconds["colorize"] = time.perf_counter() - t2
+            seconds["colorize"] = time.perf_counter() - t5
 
     def _scaled(self, frame: FrameInput, depth: torch.Tensor, intr: Intrinsics | None, options: FrameOptions,
                 result: FrameResult) -> torch.Tensor | None:
@@ -336,7 +281,7 @@ class FramePipeline:
             except ReferenceSizeError as exc:
                 result.problem("scale", f"reference depth unusable: {exc}", ())
         elif mode == "ground_plane" and intr is not None:
-            rays = self._rays(frame.camera, intr, options.undistort, depth.device, result)
+            rays = self._rays(frame, intr, options.undistort, depth.device, result)
             if rays is not None:
                 points = (rays * depth.float()[..., None]).cpu().numpy()  # (H, W, 3) unscaled cloud
                 fit = fit_ground_plane(points, tracker.floor_up, options.scale)
@@ -364,10 +309,10 @@ class FramePipeline:
             result.camera_info = info
         return intr
 
-    def _rays(self, camera: Hashable, intr: Intrinsics, undistort: bool, device: torch.device,
+    def _rays(self, frame: FrameInput, intr: Intrinsics, undistort: bool, device: torch.device,
               result: FrameResult) -> torch.Tensor | None:
         """Return the cached (H, W, 3) float32 ray grid of `intr` on `device`, or None with an intrinsics problem."""
-        state = self._camera(camera)
+        state = self._camera(frame.camera)
         key = (intr, undistort, str(device))
         if state.rays_key != key:
             try:
@@ -376,10 +321,18 @@ class FramePipeline:
                     raise IntrinsicsError(f"the {intr.distortion_model} distortion D={list(intr.d)} cannot be "
                                           "inverted at any pixel")
             except ValueError as exc:
-                result.problem("intrinsics", f"cannot back-project with this camera_info: {exc}", ("points",))
+                result.problem("intrinsics", f"cannot back-project with this camera_info: {exc}",
+                               [o for o in INTRINSIC_OUTPUTS[1:] if o in frame.outputs])
                 return None
             state.rays_key, state.rays = key, torch.from_numpy(rays).to(device)
         return state.rays
+
+    def _edges(self, frame: FrameInput, rays: torch.Tensor) -> EdgeGeometry:
+        """Return the camera's EdgeGeometry of `rays` (the cached ray grid), built once per ray grid."""
+        state = self._camera(frame.camera)
+        if state.edges is None or state.edges.rays is not rays:
+            state.edges = EdgeGeometry(rays)
+        return state.edges
 
     def _camera(self, camera: Hashable) -> _CameraState:
         if camera not in self._cameras:
@@ -392,4 +345,5 @@ class FramePipeline:
         return self._luts[name]
 
 
-_ATTR = {"depth": "depth", "camera_info": "camera_info", "points": "cloud", "colored": "colored", "rgb": "rgb"}
+_ATTR = {"depth": "depth", "camera_info": "camera_info", "points": "cloud", "colored": "colored", "rgb": "rgb",
+         "scan": "scan", "confidence": "confidence"}

@@ -24,13 +24,24 @@ def ray_grid(intr: Intrinsics, undistort: bool) -> np.ndarray:
     projection. With ``undistort`` and non-zero D, raw pixels are undistorted through K and D (OpenCV) into
     normalised coordinates of K's optical frame. Compute once per camera_info; the caller caches it.
     """
-    height, width = intr.height, intr.width
+    u, v = np.meshgrid(np.arange(intr.width, dtype=np.float64), np.arange(intr.height, dtype=np.float64))
+    rays = pixel_rays(intr, np.stack([u, v], axis=-1).reshape(-1, 2), undistort)
+    return rays.reshape(intr.height, intr.width, 3).astype(np.float32)
+
+
+def principal_point(intr: Intrinsics, undistort: bool) -> tuple[float, float]:
+    """Return the (u, v) pixel of the optical axis: K's (cx, cy) on raw images undistorted through K, else P's."""
+    if undistort and intr.has_distortion:
+        return intr.k[2], intr.k[5]
+    return intr.cx, intr.cy
+
+
+def pixel_rays(intr: Intrinsics, pixels: np.ndarray, undistort: bool) -> np.ndarray:
+    """Return the (N, 3) float64 rays (z = 1) of (N, 2) float (u, v) pixels, by the rules of ``ray_grid``."""
+    pixels = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
     if not (undistort and intr.has_distortion):
-        rays = np.empty((height, width, 3), dtype=np.float32)
-        rays[..., 0] = ((np.arange(width, dtype=np.float64) - intr.cx) / intr.fx)[None, :]
-        rays[..., 1] = ((np.arange(height, dtype=np.float64) - intr.cy) / intr.fy)[:, None]
-        rays[..., 2] = 1.0
-        return rays
+        return np.stack([(pixels[:, 0] - intr.cx) / intr.fx, (pixels[:, 1] - intr.cy) / intr.fy,
+                         np.ones(len(pixels))], axis=1)
     model = intr.distortion_model
     if model not in _COEFFICIENT_COUNTS:
         raise ValueError(f"unknown distortion model '{model}' with non-zero coefficients; "
@@ -40,8 +51,7 @@ def ray_grid(intr: Intrinsics, undistort: bool) -> np.ndarray:
                          f'coefficients, got {len(intr.d)}')
     k_matrix = intr.camera_matrix()
     coefficients = np.array(intr.d, dtype=np.float64)
-    u, v = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
-    pixels = np.stack([u, v], axis=-1).reshape(-1, 1, 2)
+    pixels = pixels.reshape(-1, 1, 2)
     zero = np.zeros(3)
     if model == 'equidistant':
         normalised = _fisheye_undistort(pixels, k_matrix, coefficients)
@@ -58,7 +68,7 @@ def ray_grid(intr: Intrinsics, undistort: bool) -> np.ndarray:
         reprojected[finite] = cv2.projectPoints(rays[finite], zero, zero, k_matrix, coefficients)[0]
     error = np.linalg.norm((reprojected - pixels).reshape(-1, 2), axis=1)
     rays[~(error <= REPROJECTION_TOLERANCE_PX)] = np.nan
-    return rays.reshape(height, width, 3).astype(np.float32)
+    return rays
 
 
 def _pinhole_undistort(pixels: np.ndarray, k_matrix: np.ndarray, coefficients: np.ndarray) -> np.ndarray:

@@ -38,6 +38,8 @@ class Camera:
     colored_pub: object = None
     reference_sub: object = None
     scale_pub: object = None
+    scan_pub: object = None
+    confidence_pub: object = None
     infos: StampedHistory = field(default_factory=lambda: StampedHistory(CAMERA_INFO_HISTORY))
     references: StampedHistory = field(default_factory=lambda: StampedHistory(REFERENCE_HISTORY))
     scale_state: ScaleState | None = None  # of the last processed frame; None in fixed mode

@@ -6,7 +6,8 @@ import array
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
+from sensor_msgs.msg import CameraInfo, Image, LaserScan, PointCloud2, PointField
+from std_msgs.msg import Header
 
 from depth_anything_ros.frame import image_codec
 
@@ -43,6 +44,16 @@ def cloud_msg(header, cloud) -> PointCloud2:
     msg.fields = [PointField(name=name, offset=offset, datatype=datatype, count=count)
                   for name, offset, datatype, count in cloud.fields]
     msg.data = _byte_array(cloud.data)
+    return msg
+
+
+def scan_msg(header, scan) -> LaserScan:
+    """Return the LaserScan of a scan.LaserScanData with the image's stamp, in its frame_id ('' = the image's)."""
+    msg = LaserScan(header=Header(stamp=header.stamp, frame_id=scan.frame_id or header.frame_id),
+                    angle_min=scan.angle_min, angle_max=scan.angle_max, angle_increment=scan.angle_increment,
+                    time_increment=scan.time_increment, scan_time=scan.scan_time, range_min=scan.range_min,
+                    range_max=scan.range_max)
+    msg.ranges = array.array("f", scan.ranges.tobytes())
     return msg
 
 

@@ -21,7 +21,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, PointCloud2
 
 from depth_anything_ros.frame.colorize import COLORMAPS
 from depth_anything_ros.frame.pipeline import FramePipeline
@@ -172,6 +172,8 @@ class DepthAnythingNode(LifecycleNode):
             cam.reference_sub = self.create_subscription(
                 Image, topic(ns, "reference_depth"), lambda msg, c=cam: self._on_reference(c, msg), self._input_qos)
             cam.scale_pub = self.create_lifecycle_publisher(Vector3Stamped, topic(ns, "depth/scale"), OUTPUT_QOS)
+            cam.scan_pub = self.create_lifecycle_publisher(LaserScan, topic(ns, "scan"), OUTPUT_QOS)
+            cam.confidence_pub = self.create_lifecycle_publisher(Image, topic(ns, "depth/confidence"), OUTPUT_QOS)
             self._cameras.append(cam)
         self._slots = LatestFrameSlots(list(range(len(self._cameras))))
         self._status, self._failure = "inactive", ""
@@ -260,7 +262,8 @@ class DepthAnythingNode(LifecycleNode):
         for cam in self._cameras:
             for sub in (cam.image_sub, cam.info_sub, cam.reference_sub):
                 self.destroy_subscription(sub)
-            for pub in (cam.depth_pub, cam.info_pub, cam.points_pub, cam.colored_pub, cam.scale_pub):
+            for pub in (cam.depth_pub, cam.info_pub, cam.points_pub, cam.colored_pub, cam.scale_pub, cam.scan_pub,
+                        cam.confidence_pub):
                 self.destroy_lifecycle_publisher(pub)
         self._cameras = []
         self._slots = None
@@ -319,7 +322,8 @@ class DepthAnythingNode(LifecycleNode):
                   "input size": est.input_size if est else "-",
                   "weights": ("SYNTHETIC" if self._synthetic else "checkpoint") if est else "-",
                   "batch size": f"{means.get('batch_size', 0):.2f}"}
-        for stage in ("inference", "decode", "upload", "scale", "depth", "cloud", "colorize", "publish"):
+        for stage in ("inference", "decode", "upload", "scale", "depth", "gates", "scan", "cloud", "colorize",
+                      "publish"):
             values[f"{stage} ms"] = ms.get(stage, "-")
         failure = self._failure or ("; ".join(self._invalid.values()) if self._invalid else "")
         worker_alive = self._worker is not None and self._worker.is_alive()

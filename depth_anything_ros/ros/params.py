@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
-from depth_anything_ros.frame.pipeline import FrameOptions
+from depth_anything_ros.frame.frame_io import FrameOptions
 from depth_anything_ros.frame.scale import SCALE_MODES, ScaleOptions
+from depth_anything_ros.frame.scan import ScanOptions
 from depth_anything_ros.models.image import MAX_INPUT_SIZE, check_input_size
 
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
@@ -93,6 +94,39 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("cloud.organized", True,
               "true: height x width of the strided grid with NaN for invalid points (is_dense false); "
               "false: invalid points dropped (height 1).", runtime=True),
+    ParamSpec("cloud.edge_filter", False,
+              "Drop flying pixels (the smear a monocular network puts between a foreground object and the background) "
+              "from points and scan: a pixel whose two row or two column neighbours are both seen at less than "
+              "cloud.edge_angle_deg from its viewing ray (jump-edge rule of May et al. 2009).", runtime=True),
+    ParamSpec("cloud.edge_angle_deg", 5.0,
+              "Edge filter threshold, degrees: surfaces seen more obliquely than this are dropped (at 5 degrees and "
+              "0.3 m above it, the floor beyond 3.4 m too).", low=0.1, high=45.0, runtime=True),
+    ParamSpec("cloud.voxel_size", 0.0,
+              "Voxel grid of this side (metres): one point per occupied voxel, the centroid with the average colour; "
+              "needs cloud.organized false; 0 = off.", low=0.0, high=100.0, runtime=True),
+    ParamSpec("cloud.min_confidence", 0.0,
+              "Points whose depth/confidence is below this are invalid (the confidence is then computed: the "
+              "network runs on the mirrored image too); 0 = no gate.", low=0.0, high=1.0, runtime=True),
+    ParamSpec("scan.enabled", False,
+              "Publish a sensor_msgs/LaserScan on 'scan' with depthimage_to_laserscan's conventions (only computed "
+              "while it has subscribers).", runtime=True),
+    ParamSpec("scan.height", 1, "Rows of the depth image, centred on the optical centre, each scan bin keeps the "
+              "nearest of (depthimage_to_laserscan scan_height).", low=1, high=4096, runtime=True),
+    ParamSpec("scan.range_min", 0.45, "Nearest valid range, metres; a bin with only closer pixels is -inf.",
+              low=0.0, high=1000.0, runtime=True),
+    ParamSpec("scan.range_max", 10.0, "Farthest valid range, metres; a bin with only farther pixels is +inf (free "
+              "space: Nav2's inf_is_valid).", low=0.001, high=1000.0, runtime=True),
+    ParamSpec("scan.time", 0.033, "scan_time of the LaserScan, seconds between scans.", low=0.0, high=3600.0,
+              runtime=True),
+    ParamSpec("scan.output_frame", "camera_depth_frame",
+              "frame_id of the scan: a frame at the camera with x forward and z up (the scan turns about z), not "
+              "the image's optical frame; '' = the image's frame_id.", runtime=True),
+    ParamSpec("scan.min_confidence", 0.0, "Pixels whose depth/confidence is below this are invalid for the scan; "
+              "0 = no gate.", low=0.0, high=1.0, runtime=True),
+    ParamSpec("confidence.enabled", False,
+              "Publish 'depth/confidence' (32FC1, 0..1): agreement of the image and its mirror image run in the "
+              "same batch (doubles the network's work) times the sine of the angle the surface is seen at (only "
+              "computed while it has subscribers).", runtime=True),
     ParamSpec("depth.scale", 1.0, "Multiplicative correction applied to the estimated depth (and the cloud).",
               low=0.001, high=1000.0, runtime=True),
     ParamSpec("scale.mode", "fixed",
@@ -150,6 +184,8 @@ SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMS}
 # ScaleOptions fields, each the parameter scale.<field>
 _SCALE_FIELDS = ("mode", "time_constant", "max_rate", "timeout", "min_reference_depth", "max_reference_depth",
                  "min_pixels", "camera_height", "floor_pitch_deg", "max_normal_angle_deg", "learn_floor")
+# ScanOptions fields, each the parameter scan.<field>
+_SCAN_FIELDS = ("height", "range_min", "range_max", "time", "output_frame", "min_confidence")
 
 
 def validate(values: dict[str, object], colormaps: tuple[str, ...] = ()) -> str | None:
@@ -200,7 +236,10 @@ def frame_options(values: dict[str, object]) -> FrameOptions:
     return FrameOptions(depth_scale=values["depth.scale"], cloud_stride=values["cloud.stride"],
                         cloud_min_depth=values["cloud.min_depth"], cloud_max_depth=values["cloud.max_depth"],
                         cloud_color=values["cloud.color"], cloud_organized=values["cloud.organized"],
-                        colormap=values["colored.colormap"], undistort=values["camera.undistort"], scale=scale)
+                        colormap=values["colored.colormap"], undistort=values["camera.undistort"], scale=scale,
+                        edge_filter=values["cloud.edge_filter"], edge_angle_deg=values["cloud.edge_angle_deg"],
+                        voxel_size=values["cloud.voxel_size"], cloud_min_confidence=values["cloud.min_confidence"],
+                        scan=ScanOptions(**{name: values[f"scan.{name}"] for name in _SCAN_FIELDS}))
 
 
 

@@ -13,7 +13,8 @@ import time
 from rclpy.time import Time
 
 from depth_anything_ros.frame.image_codec import ImageDecodeError
-from depth_anything_ros.frame.pipeline import FrameInput, FramePipeline, FrameResult
+from depth_anything_ros.frame.frame_io import INTRINSIC_OUTPUTS, FrameInput, FrameResult
+from depth_anything_ros.frame.pipeline import FramePipeline
 from depth_anything_ros.ros import diagnostics as node_diagnostics
 from depth_anything_ros.ros import messages as ros_messages
 from depth_anything_ros.ros import params as node_params
@@ -146,8 +147,12 @@ class FrameWorker:
             outputs.append("points")
         if rt["colored.enabled"] and cam.colored_pub.get_subscription_count() > 0:
             outputs.append("colored")
+        if rt["scan.enabled"] and cam.scan_pub.get_subscription_count() > 0:
+            outputs.append("scan")
+        if rt["confidence.enabled"] and cam.confidence_pub.get_subscription_count() > 0:
+            outputs.append("confidence")
         if not len(cam.infos) and not self._fallback_fov(cam):
-            outputs = [o for o in outputs if o not in ("camera_info", "points")]
+            outputs = [o for o in outputs if o not in INTRINSIC_OUTPUTS]
         return tuple(outputs)
 
     def _camera_info(self, cam: Camera, frame: Frame):
@@ -182,6 +187,9 @@ class FrameWorker:
                 (cam.depth_pub, result.depth is not None and ros_messages.depth_msg(header, result.depth)),
                 (cam.points_pub, result.cloud and ros_messages.cloud_msg(header, result.cloud)),
                 (cam.colored_pub, result.colored is not None and ros_messages.rgb_msg(header, result.colored)),
+                (cam.scan_pub, result.scan and ros_messages.scan_msg(header, result.scan)),
+                (cam.confidence_pub, result.confidence is not None and ros_messages.depth_msg(header,
+                                                                                              result.confidence)),
                 (cam.scale_pub, result.depth is not None and node_scale.scale_msg(header, result.scale,
                                                                                   self._runtime["depth.scale"])))
         if self._stop.is_set():
