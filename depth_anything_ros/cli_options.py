@@ -209,9 +209,9 @@ def add_frame_options(p: argparse.ArgumentParser, cloud_layout: bool = True) -> 
         g.add_argument("--no-undistort", action="store_true",
                        help="treat images as rectified even when camera_info has distortion coefficients")
     g.add_argument("--no-color", action="store_true", help="cloud: leave out the packed rgb field")
-    g.add_argument("--colormap", default="turbo",
-                   help="colormap of the colourised depth (0 m .. the model's max depth x --depth-scale), any "
-                        "OpenCV name (default turbo)")
+    g.add_argument("--colormap",
+                   help="colormap of the colourised depth (0 m .. the model's max depth x --depth-scale; near = "
+                        "warm, invalid = black), any OpenCV name (default turbo)")
 
 
 def scale_options(args: argparse.Namespace) -> object:
@@ -227,21 +227,22 @@ def scale_options(args: argparse.Namespace) -> object:
 
 def frame_options(args: argparse.Namespace) -> object:
     """pipeline.FrameOptions from the options of add_frame_options; BagError naming the flag."""
-    from depth_anything_ros.frame.colorize import COLORMAPS
+    from depth_anything_ros.frame.colorize import COLORMAPS, DEFAULT_COLORMAP
     from depth_anything_ros.frame.pipeline import FrameOptions
 
+    colormap = args.colormap or DEFAULT_COLORMAP
     if args.cloud_max_depth > 0 and args.cloud_min_depth >= args.cloud_max_depth:
         raise BagError(f"--cloud-min-depth {args.cloud_min_depth:g} must be below --cloud-max-depth "
                        f"{args.cloud_max_depth:g} (0 = no limit)")
-    if args.colormap.lower() not in COLORMAPS:
-        close = difflib.get_close_matches(args.colormap.lower(), COLORMAPS, n=1)
-        raise BagError(f"unknown --colormap {args.colormap!r}; {f'did you mean {close[0]!r}? ' if close else ''}"
+    if colormap.lower() not in COLORMAPS:
+        close = difflib.get_close_matches(colormap.lower(), COLORMAPS, n=1)
+        raise BagError(f"unknown --colormap {colormap!r}; {f'did you mean {close[0]!r}? ' if close else ''}"
                        f"choose from {', '.join(COLORMAPS)}")
     try:
         return FrameOptions(depth_scale=args.depth_scale, cloud_stride=args.stride,
                             cloud_min_depth=args.cloud_min_depth, cloud_max_depth=args.cloud_max_depth,
                             cloud_color=not args.no_color, cloud_organized=not getattr(args, "unorganized", False),
-                            colormap=args.colormap, undistort=not getattr(args, "no_undistort", False))
+                            colormap=colormap, undistort=not getattr(args, "no_undistort", False))
     except ValueError as exc:
         raise BagError(f"invalid output options: {exc}") from exc
 

@@ -120,6 +120,40 @@ def test_outputs_are_official_state_dicts_with_metadata_and_a_report(trained):
     assert not (out / "resume.pt").exists()
 
 
+def test_report_figures_colour_depth_near_warm_and_name_units():
+    """worst_val_frame.png draws depth as the node and bag evaluate do; every axis and colour bar says its unit."""
+    from depth_anything_ros.frame.figures import depth_colormap
+    from depth_anything_ros.train import report
+
+    gt = np.linspace(1.0, 5.0, 48 * 64, dtype=np.float32).reshape(48, 64)
+    panel = {"rgb": np.zeros((48, 64, 3), np.uint8), "gt": gt, "before": gt * 1.2, "after": gt * 1.1, "bag": "b",
+             "stamp": 0, "abs_rel_before": 0.2, "abs_rel_after": 0.1}
+    fig = report._panel(panel)
+    depth_images = [image for ax in fig.axes for image in ax.get_images() if image.get_array().ndim == 2]
+    assert [image.get_cmap().name for image in depth_images][:3] == [depth_colormap().name] * 3
+    near, far = depth_images[0].get_cmap()(0.0), depth_images[0].get_cmap()(1.0)
+    assert near[0] > near[2] and far[2] > far[0]  # near red, far blue
+    bars = [ax.get_ylabel() for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert bars == ["depth (m)"] * 3 + ["relative error (unitless)"]
+    metrics = {"abs_rel": 0.1, "d1": 0.9, "rmse": 0.3, "silog": 12.0}
+    fig = report._validation([{"step": 0, "metrics": metrics}, {"step": 5, "metrics": metrics}])
+    assert [ax.get_ylabel() for ax in fig.axes] == ["AbsRel (unitless)", "δ1 (fraction of pixels)", "RMSE (m)",
+                                                     "SiLog (unitless, × 100)"]
+
+
+def test_train_says_what_it_does_after_the_last_step(sample_bag, synthetic_base, tmp_path, capsys):
+    """Between the last step and 'finished' come the final scoring and the report: each announced first."""
+    argv = ["train", str(sample_bag), "--gt-topic", GT, "--checkpoint", str(synthetic_base), "--out",
+            str(tmp_path / "run"), "--steps", "2", *SMALL[:-1]]
+    assert main(argv) == 0
+    err = capsys.readouterr()
+    lines = (err.err + err.out).splitlines()
+    order = [next(i for i, line in enumerate(lines) if line.startswith(prefix))
+             for prefix in ("train: 2/2 steps", "train: scoring the fine-tuned model on 10 training frames",
+                            "train: writing the report into", "train: finished 2 steps")]
+    assert order == sorted(order), lines
+
+
 def test_checkpoint_loads_by_path_in_estimator_and_bag_process(trained, sample_bag, tmp_path):
     out, _ = trained
     est = DepthEstimator(out / "best.pth", device="cpu", input_size=28)

@@ -36,7 +36,7 @@ import torch
 
 from depth_anything_ros.frame import image_codec
 from depth_anything_ros.frame.camera import CameraInfo, Intrinsics, IntrinsicsError, image_camera
-from depth_anything_ros.frame.colorize import COLORMAPS, colorize, colormap_lut
+from depth_anything_ros.frame.colorize import COLORMAPS, DEFAULT_COLORMAP, colorize, colormap_lut
 from depth_anything_ros.frame.geometry import CloudBuffer, PointCloudBuilder
 from depth_anything_ros.frame.rays import ray_grid
 from depth_anything_ros.frame.scale import (
@@ -93,7 +93,7 @@ class FrameOptions:
     cloud_max_depth: float = 0.0  # farther points are invalid; 0 = no limit
     cloud_color: bool = True  # packed rgb field
     cloud_organized: bool = True  # H x W with NaN, or valid points only
-    colormap: str = "turbo"  # any OpenCV colormap name, case-insensitive
+    colormap: str = DEFAULT_COLORMAP  # any OpenCV colormap name, case-insensitive
     undistort: bool = True  # raw images with non-zero D: back-project through K and D
     scale: ScaleOptions = ScaleOptions()  # mode fixed: depth_scale; reference / ground_plane: fitted per frame
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
+from depth_anything_ros.frame.colorize import DEFAULT_COLORMAP
 from depth_anything_ros.frame.pipeline import FrameOptions
 from depth_anything_ros.frame.scale import SCALE_MODES, ScaleOptions
 from depth_anything_ros.models.input_size import INPUT_SIZE_RULE, MAX_INPUT_SIZE, PATCH, check_input_size
@@ -134,7 +135,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("colored.enabled", True,
               "Publish the colourised depth on 'depth/colored' (only computed while it has subscribers).",
               runtime=True),
-    ParamSpec("colored.colormap", "turbo", "Colormap of 'depth/colored'.", runtime=True),
+    ParamSpec("colored.colormap", DEFAULT_COLORMAP, "Colormap of 'depth/colored' (near = warm, invalid = black).",
+              runtime=True),
     ParamSpec("camera.fallback_fov_deg", 0.0,
               "Horizontal field of view (degrees) of an ideal pinhole used for the cloud when no camera_info "
               "arrived within 3 s; 0 = off (publish depth only).", low=0.0, high=179.0, runtime=True),
