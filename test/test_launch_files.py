@@ -113,10 +113,8 @@ def test_params_file_is_installed_and_holds_every_parameter_with_its_default():
         assert type(value) is type(default) and value == default, name
 
 
-def test_readme_documents_every_parameter_and_topic():
-    readme = (REPO_ROOT / "README.md").read_text()
-    section = readme[readme.index("## ROS 2 node"):]
-    section = section[:section.index("\n## ", 3)]
+def test_node_reference_documents_every_parameter_and_topic():
+    section = (REPO_ROOT / "docs" / "node.md").read_text()
     for name in [*node_params.SPECS, *NODE_OUTPUTS, "image", "image/compressed", "camera_info", "/diagnostics"]:
         assert f"| `{name}` |" in section, name
 

@@ -32,9 +32,9 @@ from depth_anything_ros.models.v2.checkpoint import expected_shapes, load_file
 from depth_anything_ros.models.v2.estimator import DepthEstimator
 
 # the README's "Fine-tuning" section; run here with the synthetic checkpoint and a small input size
-README_TRAIN = ("depth-anything-ros train sample_bag --gt-topic /camera/depth_gt_mm --checkpoint hypersim-vits "
-                "--out runs/first --steps 30")
-README_RESUME = "depth-anything-ros train --resume runs/first"
+README_TRAIN = ("depth-anything-ros train output/sample_bag --gt-topic /camera/depth_gt_mm --checkpoint hypersim-vits "
+                "--out output/runs/first --steps 30")
+README_RESUME = "depth-anything-ros train --resume output/runs/first"  # in the text: after Ctrl-C, not in order
 SMALL = ["--model-max-depth", "20", "--input-size", "28", "--device", "cpu", "--no-progress"]
 FRAMES = 12  # 160x120; the last ceil(10 %) = 2 validate
 GT = "/camera/depth_gt_mm"
@@ -58,7 +58,7 @@ def trained(sample_bag, synthetic_base, tmp_path_factory):
     """Run the README command once: (run folder, seconds)."""
     argv = shlex.split(README_TRAIN)[1:]
     out = tmp_path_factory.mktemp("train_run") / "runs" / "first"
-    argv[argv.index("sample_bag")] = str(sample_bag)
+    argv[argv.index("output/sample_bag")] = str(sample_bag)
     argv[argv.index("--checkpoint") + 1] = str(synthetic_base)
     argv[argv.index("--out") + 1] = str(out)
     started = time.monotonic()
@@ -77,7 +77,7 @@ def _training_abs_rel(bag, estimator):
 def test_readme_train_lines_are_the_ones_run_here():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     lines = set(re.findall(r"^depth-anything-ros train .*$", readme, flags=re.MULTILINE))
-    assert lines == {README_TRAIN, README_RESUME}
+    assert lines == {README_TRAIN} and f"`{README_RESUME}`" in readme
     for line in (README_TRAIN, README_RESUME):
         build_parser().parse_args(shlex.split(line)[1:])
 
@@ -215,7 +215,7 @@ def test_ctrl_c_saves_a_resumable_state_and_resume_continues_identically(sample_
     assert 2 <= stopped < 12 and f"interrupted at step {stopped}/12" in err
     assert not (run / "metrics.json").exists() and len(_lines(run / "log.jsonl")) == stopped
     resume = shlex.split(README_RESUME)[1:]
-    resume[resume.index("runs/first")] = str(run)
+    resume[resume.index("output/runs/first")] = str(run)
     assert main([*resume, "--device", "cpu", "--no-progress"]) == 0
     resumed = _lines(run / "log.jsonl")
     assert [line["step"] for line in resumed] == list(range(1, 13))

@@ -16,7 +16,7 @@ from depth_anything_ros.frame.colorize import (
     colormap_lut,
 )
 
-ERROR_COLORMAP = "magma"  # errors are no depth: another map, so nobody reads them as near or far
+ERROR_COLORMAP = "viridis"  # errors are no depth: another map, whose low end (dark violet) is not black
 
 
 def new_figure(size: tuple[float, float]) -> Figure:
