@@ -119,6 +119,17 @@ def test_node_reference_documents_every_parameter_and_topic():
         assert f"| `{name}` |" in section, name
 
 
+def test_documented_launch_commands_use_only_declared_arguments():
+    """An undeclared argument (e.g. checkpoint:= for model:=) would be ignored without a word."""
+    texts = [(REPO_ROOT / "README.md").read_text(), *(p.read_text() for p in (REPO_ROOT / "docs").glob("*.md"))]
+    lines = [line for text in texts for line in text.splitlines()
+             if line.startswith(f"ros2 launch {PACKAGE} depth_anything.launch.py")]
+    assert len(lines) >= 3
+    for line in lines:
+        names = {arg.split(":=")[0] for arg in line.split()[4:] if ":=" in arg}
+        assert names <= set(launch_arguments()), line
+
+
 def test_rviz_displays_node_outputs_in_the_optical_frame():
     config = yaml.safe_load(RVIZ.read_text())
     manager = config["Visualization Manager"]
