@@ -29,4 +29,4 @@ bench: setup
 	$(PY) benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
-	rm -rf build install log demo_output
+	rm -rf build install log demo_output output

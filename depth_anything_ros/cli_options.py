@@ -12,6 +12,7 @@ import difflib
 import math
 import re
 import sys
+import textwrap
 from pathlib import Path
 
 from depth_anything_ros.bag.bagfile import BagError
@@ -53,11 +54,23 @@ def number(kind: type = float, low: float | None = None, high: float | None = No
     return parse
 
 
+def input_size(text: str) -> int:
+    """Argparse type of --input-size: the rule every front-end states (models/input_size.py)."""
+    from depth_anything_ros.models.input_size import check_input_size
+
+    try:
+        return check_input_size(int(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc) if text.strip().lstrip("-").isdigit() else
+                                         f"expected an integer, got {text!r}") from None
+
+
 def add_model_options(p: argparse.ArgumentParser, inference: bool = True) -> None:
     """Options that pick and place the model (shared by estimate, process, evaluate, demo and train).
 
     `inference` False (train) leaves out --compile and --batch, which only apply to running the model.
     """
+    from depth_anything_ros.models.input_size import INPUT_SIZE_RULE
     from depth_anything_ros.models.variants import CHECKPOINTS, RELATIVE
 
     metric = ", ".join(name for name, spec in CHECKPOINTS.items() if spec.kind != RELATIVE)
@@ -74,11 +87,11 @@ def add_model_options(p: argparse.ArgumentParser, inference: bool = True) -> Non
                    metavar="M",
                    help="metric head scale in metres: the largest depth the model outputs (a variant name or an "
                         "official file name implies it: 20 hypersim, 80 vkitti; needed for a renamed file)")
-    g.add_argument("--input-size", type=number(int, 14, 4096), metavar="N",
-                   help="network input size, a multiple of 14; default: the official one of the model's family, "
+    g.add_argument("--input-size", type=input_size, metavar="N",
+                   help=f"network input size, {INPUT_SIZE_RULE}; default: the official one of the model's family, "
                         "518 for Depth-Anything-V2 (the short side), 504 for DA3 (process_res, the long side); "
                         "smaller is faster, coarser" if inference else
-                        "side of the square training crops, a multiple of 14 (default 518, the official "
+                        f"side of the square training crops, {INPUT_SIZE_RULE} (default 518, the official "
                         "metric_depth/train.py value); the short side of the network input in validation")
     g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     g.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
@@ -142,7 +155,7 @@ def make_estimator(args: argparse.Namespace, announce_synthetic: bool = True, al
     --precision. A checkpoint marked as synthetic weights is announced with a banner on stderr.
     """
     from depth_anything_ros.models.checkpoint_io import CheckpointError, is_synthetic
-    from depth_anything_ros.models.image import check_input_size
+    from depth_anything_ros.models.input_size import check_input_size
     from depth_anything_ros.models.registry import load_estimator
     from depth_anything_ros.models.v2.estimator import resolve_device, resolve_precision
 
@@ -170,9 +183,9 @@ def make_estimator(args: argparse.Namespace, announce_synthetic: bool = True, al
     except CheckpointError as exc:
         raise CheckpointError(cli_wording(str(exc))) from None
     if announce_synthetic and is_synthetic(estimator.checkpoint_path):
-        print(banner([f"SYNTHETIC WEIGHTS: {Path(estimator.checkpoint_path).name} holds random weights with the",
-                      "official shapes. Every depth, point cloud and metric is MEANINGLESS;",
-                      "only the pipeline is real. Use a real checkpoint for results."]), file=sys.stderr)
+        print(banner(f"SYNTHETIC WEIGHTS: {Path(estimator.checkpoint_path).name} holds random weights with the "
+                     "official shapes. Every depth, point cloud and metric is MEANINGLESS; only the pipeline is "
+                     "real. Use a real checkpoint for results."), file=sys.stderr)
     return estimator
 
 
@@ -196,9 +209,9 @@ def add_frame_options(p: argparse.ArgumentParser, cloud_layout: bool = True) -> 
         g.add_argument("--no-undistort", action="store_true",
                        help="treat images as rectified even when camera_info has distortion coefficients")
     g.add_argument("--no-color", action="store_true", help="cloud: leave out the packed rgb field")
-    g.add_argument("--colormap", default="turbo",
-                   help="colormap of the colourised depth (0 m .. the model's max depth x --depth-scale), any "
-                        "OpenCV name (default turbo)")
+    g.add_argument("--colormap",
+                   help="colormap of the colourised depth (0 m .. the model's max depth x --depth-scale; near = "
+                        "warm, invalid = black), any OpenCV name (default turbo)")
 
 
 def add_nav_options(p: argparse.ArgumentParser) -> None:
@@ -254,28 +267,29 @@ def scale_options(args: argparse.Namespace) -> object:
 
 def frame_options(args: argparse.Namespace) -> object:
     """pipeline.FrameOptions from the options of add_frame_options; BagError naming the flag."""
-    from depth_anything_ros.frame.colorize import COLORMAPS
+    from depth_anything_ros.frame.colorize import COLORMAPS, DEFAULT_COLORMAP
     from depth_anything_ros.frame.pipeline import FrameOptions
 
+    colormap = args.colormap or DEFAULT_COLORMAP
     if args.cloud_max_depth > 0 and args.cloud_min_depth >= args.cloud_max_depth:
         raise BagError(f"--cloud-min-depth {args.cloud_min_depth:g} must be below --cloud-max-depth "
                        f"{args.cloud_max_depth:g} (0 = no limit)")
-    if args.colormap.lower() not in COLORMAPS:
-        close = difflib.get_close_matches(args.colormap.lower(), COLORMAPS, n=1)
-        raise BagError(f"unknown --colormap {args.colormap!r}; {f'did you mean {close[0]!r}? ' if close else ''}"
+    if colormap.lower() not in COLORMAPS:
+        close = difflib.get_close_matches(colormap.lower(), COLORMAPS, n=1)
+        raise BagError(f"unknown --colormap {colormap!r}; {f'did you mean {close[0]!r}? ' if close else ''}"
                        f"choose from {', '.join(COLORMAPS)}")
     try:
         return FrameOptions(depth_scale=args.depth_scale, cloud_stride=args.stride,
                             cloud_min_depth=args.cloud_min_depth, cloud_max_depth=args.cloud_max_depth,
                             cloud_color=not args.no_color, cloud_organized=not getattr(args, "unorganized", False),
-                            colormap=args.colormap, undistort=not getattr(args, "no_undistort", False),
+                            colormap=colormap, undistort=not getattr(args, "no_undistort", False),
                             **_nav_fields(args))
     except ValueError as exc:
         raise BagError(f"invalid output options: {exc}") from exc
 
 
-
-def banner(lines: list[str]) -> str:
-    """Frame lines in a loud box of exclamation marks."""
+def banner(text: str) -> str:
+    """Wrap text into a loud box of exclamation marks BANNER_WIDTH wide (a long word, e.g. a file name, is split)."""
     rule = "!" * BANNER_WIDTH
+    lines = textwrap.wrap(text, BANNER_WIDTH - 7)  # "!!  " + text + at least one space + "!!"
     return "\n".join([rule, *(f"!!  {line}".ljust(BANNER_WIDTH - 2) + "!!" for line in lines), rule])

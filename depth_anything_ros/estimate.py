@@ -26,6 +26,7 @@ from depth_anything_ros.frame.files import (
 )
 from depth_anything_ros.frame.geometry import points_from_cloud
 from depth_anything_ros.frame.pipeline import FrameInput, FramePipeline
+from depth_anything_ros.frame.provenance import model_label, model_provenance
 
 
 def _camera_info_source(args: argparse.Namespace):
@@ -135,6 +136,7 @@ def run_estimate(args: argparse.Namespace) -> int:
               f"--fx --fy --cx --cy or --fov for a correct {what}", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)
     lut = colormap_lut(options.colormap)
+    model = model_provenance(pipeline.estimator, args.checkpoint)
     failed = len(unreadable)
     for batch in _frames(images, args.batch, camera_info_for):
         inputs = [(path, item) for path, item in batch if isinstance(item, FrameInput)]
@@ -148,7 +150,7 @@ def run_estimate(args: argparse.Namespace) -> int:
                 failed += 1
                 print(f"{PROG}: error: {path}: " + "; ".join(p.text() for p in result.problems), file=sys.stderr)
                 continue
-            _write_outputs(args, path, names[path], result, lut, pipeline.colour_range(options))
+            _write_outputs(args, path, names[path], result, lut, pipeline.colour_range(options), model)
     if failed:
         if len(args.images) > 1:
             print(f"{PROG}: error: {failed} of {len(args.images)} images could not be processed (see above)",
@@ -157,9 +159,9 @@ def run_estimate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_outputs(args: argparse.Namespace, path: Path, name: str, result, lut,
-                   colour_range: tuple[float, float]) -> None:
-    """Write the depth file, the millimetre PNG, the preview and the PLY of one image as NAME_depth.tiff ..."""
+def _write_outputs(args: argparse.Namespace, path: Path, name: str, result, lut, colour_range: tuple[float, float],
+                   model: dict) -> None:
+    """Write the depth file, the millimetre PNG, the preview (its footer names `model`) and the PLY of one image."""
     depth, cloud = result.depth, result.cloud
     height, width = depth.shape
     points, colors = points_from_cloud(cloud.data, cloud.height, cloud.width, cloud.point_step, cloud.fields)
@@ -167,7 +169,7 @@ def _write_outputs(args: argparse.Namespace, path: Path, name: str, result, lut,
                args.out / f"{name}_preview.png", args.out / f"{name}.ply"]
     (write_depth_tiff if args.format == "tiff" else write_depth_npy)(outputs[0], depth)
     write_depth_png_mm(outputs[1], depth)
-    write_preview_png(outputs[2], result.rgb, depth, lut, *colour_range)
+    write_preview_png(outputs[2], result.rgb, depth, lut, *colour_range, model_label(model), model["synthetic"])
     write_ply(outputs[3], points.reshape(-1, 3), None if colors is None else colors.reshape(-1, 3))
     valid = depth[np.isfinite(depth) & (depth > 0)]
     summary = f"depth {valid.min():.2f}-{valid.max():.2f} m" if valid.size else "no valid depth"

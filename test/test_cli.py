@@ -57,8 +57,8 @@ def test_estimate_writes_depth_preview_and_cloud(cli, synthetic_vits_checkpoint,
     assert np.abs(millimetres.astype(np.float64) - depth * 1000.0).max() <= 0.5 + 1e-3
 
     preview = cv2.imread(str(out / "room_preview.png"), cv2.IMREAD_COLOR)
-    assert preview.shape[0] == 48 and preview.shape[1] > 2 * 64
-    np.testing.assert_array_equal(preview[:, :64, ::-1], rgb)
+    assert preview.shape[0] > 48 and preview.shape[1] > 2 * 64  # the footer below
+    np.testing.assert_array_equal(preview[:48, :64, ::-1], rgb)
 
     vertices = read_ply(out / "room.ply")[1]
     v, u = np.mgrid[0:48, 0:64]
@@ -96,7 +96,6 @@ def test_estimate_npy_and_default_field_of_view(synthetic_vits_checkpoint, estim
     (["--fx", "-5", "--fy", "5", "--cx", "1", "--cy", "1"], "invalid intrinsics"),
     (["--fx", "5", "--fy", "5", "--cx", "1", "--cy", "1", "--fov", "60"], "not both"),
     (["--fov", "180"], "invalid --fov 180"),
-    (["--input-size", "100"], "multiple of 14"),
 ])
 def test_invalid_options_are_one_line_errors(options, message, synthetic_vits_checkpoint, tmp_path, capsys):
     write_image(tmp_path / "x.png")

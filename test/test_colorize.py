@@ -88,3 +88,41 @@ def test_color_bar_has_gradient_and_labels():
     assert (text_area < 128).any(), 'tick labels are drawn'
     with pytest.raises(ValueError, match='at least 32'):
         color_bar(10, 0.0, 1.0, lut)
+
+
+def test_report_figures_use_the_convention_of_colorize():
+    """A depth in a report figure gets the colour the node publishes for it: near warm, invalid black."""
+    from depth_anything_ros.frame.figures import depth_colormap
+
+    lut = colormap_lut('turbo')
+    published = colorize(torch.tensor([[0.5, 9.5, float('nan')]]), 0.0, 10.0, lut)[0].numpy().astype(int)
+    cmap = depth_colormap()
+    figure = (np.array([cmap(0.05), cmap(0.95), cmap(np.ma.masked_invalid([np.nan]))[0]])[:, :3] * 255).round()
+    np.testing.assert_allclose(figure, published, atol=8)  # the same colour, give or take one LUT entry
+    assert published[0, 0] > published[0, 2] and published[1, 2] > published[1, 0]  # near red, far blue
+    assert published[2].tolist() == [0, 0, 0]
+
+
+def test_depth_and_error_panels_label_their_bars_with_units():
+    from depth_anything_ros.frame.figures import new_figure, show_depth, show_error
+
+    fig = new_figure((6, 3))
+    depth = np.linspace(0.5, 4.0, 48 * 64, dtype=np.float32).reshape(48, 64)
+    show_depth(fig, fig.add_subplot(1, 2, 1), depth, 4.0, 'prediction')
+    show_error(fig, fig.add_subplot(1, 2, 2), np.abs(depth - 2.0), 2.0, '|error|', '|error| (m)')
+    labels = [ax.get_ylabel() for ax in fig.axes if ax.get_label() == '<colorbar>']
+    assert labels == ['depth (m)', '|error| (m)']
+
+
+def test_no_figure_chooses_its_own_colours():
+    """Every picture of depth goes through frame/colorize.py or frame/figures.py: no colormap chosen elsewhere."""
+    from pathlib import Path
+
+    import depth_anything_ros
+
+    package = Path(depth_anything_ros.__file__).parent
+    own = {package / 'frame' / 'colorize.py', package / 'frame' / 'figures.py'}
+    offenders = [f'{path.relative_to(package)}: {word}' for path in package.rglob('*.py') if path not in own
+                 for word in ('cmap=', '.colorbar(', 'applyColorMap', 'COLORMAP_', "'turbo", '"turbo', '"magma')
+                 if word in path.read_text()]
+    assert not offenders

@@ -58,13 +58,27 @@ def test_preview_png_layout(tmp_path):
     depth = random_depth((48, 64))
     rgb = np.random.default_rng(1).integers(0, 256, size=(48, 64, 3), dtype=np.uint8)
     path = tmp_path / 'preview.png'
-    write_preview_png(path, rgb, depth, colormap_lut('turbo'), 0.1, 50.0)
+    write_preview_png(path, rgb, depth, colormap_lut('turbo'), 0.1, 50.0, 'model', False)
     panel = cv2.imread(str(path), cv2.IMREAD_COLOR)[..., ::-1]
-    assert panel.shape[0] == 48 and panel.shape[1] > 128
-    np.testing.assert_array_equal(panel[:, :64], rgb)
+    assert panel.shape[0] > 48 and panel.shape[1] > 128  # a footer below the pictures
+    np.testing.assert_array_equal(panel[:48, :64], rgb)
     assert not panel[0, 64].any()  # NaN depth is black
     with pytest.raises(ValueError, match='rgb_image must be'):
-        write_preview_png(path, rgb[:10], depth, colormap_lut('turbo'), 0.1, 50.0)
+        write_preview_png(path, rgb[:10], depth, colormap_lut('turbo'), 0.1, 50.0, 'model', False)
+
+
+@pytest.mark.parametrize('synthetic', [False, True])
+def test_preview_footer_is_red_only_for_synthetic_weights(tmp_path, synthetic):
+    """The footer (model and colour convention) below image, depth and bar: red text means synthetic weights."""
+    depth = random_depth((48, 64))
+    rgb = np.full((48, 64, 3), 128, dtype=np.uint8)
+    path = tmp_path / 'preview.png'
+    write_preview_png(path, rgb, depth, colormap_lut('turbo'), 0.1, 50.0, 'SYNTHETIC WEIGHTS: x (vits)', synthetic)
+    footer = cv2.imread(str(path), cv2.IMREAD_COLOR)[48:, :, ::-1].astype(int)
+    ink = footer.sum(axis=2) < 600  # not the white background
+    assert ink.sum() > 100  # text: the model and the convention, wrapped over several lines
+    reddish = (footer[..., 0] - footer[..., 1] > 100) & ink
+    assert (reddish.sum() > 0.5 * ink.sum()) == synthetic
 
 
 @pytest.mark.parametrize('with_colour', [False, True])

@@ -192,8 +192,8 @@ def test_colourised_depth_is_the_same_from_node_bag_and_the_estimate_preview(fro
     for msg in (node, bag):
         assert (msg.encoding, msg.height, msg.width, msg.step) == ("rgb8", H, W, 3 * W)
     assert bag.data.tobytes() == bytes(node.data)
-    preview = fronts.estimate.preview
-    assert preview.shape[0] == H and preview.shape[1] > 2 * W
+    preview = fronts.estimate.preview[:H]  # the footer (model, colour convention) below
+    assert fronts.estimate.preview.shape[0] > H and preview.shape[1] > 2 * W
     np.testing.assert_array_equal(preview[:, :W, ::-1], fronts.pixels)  # the image panel
     colour_panel = np.ascontiguousarray(preview[:, W:2 * W, ::-1])  # BGR on disk
     assert colour_panel.tobytes() == bytes(node.data)

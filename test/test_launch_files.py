@@ -113,12 +113,21 @@ def test_params_file_is_installed_and_holds_every_parameter_with_its_default():
         assert type(value) is type(default) and value == default, name
 
 
-def test_readme_documents_every_parameter_and_topic():
-    readme = (REPO_ROOT / "README.md").read_text()
-    section = readme[readme.index("## ROS 2 node"):]
-    section = section[:section.index("\n## ", 3)]
+def test_node_reference_documents_every_parameter_and_topic():
+    section = (REPO_ROOT / "docs" / "node.md").read_text()
     for name in [*node_params.SPECS, *NODE_OUTPUTS, "image", "image/compressed", "camera_info", "/diagnostics"]:
         assert f"| `{name}` |" in section, name
+
+
+def test_documented_launch_commands_use_only_declared_arguments():
+    """An undeclared argument (e.g. checkpoint:= for model:=) would be ignored without a word."""
+    texts = [(REPO_ROOT / "README.md").read_text(), *(p.read_text() for p in (REPO_ROOT / "docs").glob("*.md"))]
+    lines = [line for text in texts for line in text.splitlines()
+             if line.startswith(f"ros2 launch {PACKAGE} depth_anything.launch.py")]
+    assert len(lines) >= 3
+    for line in lines:
+        names = {arg.split(":=")[0] for arg in line.split()[4:] if ":=" in arg}
+        assert names <= set(launch_arguments()), line
 
 
 def test_rviz_displays_node_outputs_in_the_optical_frame():

@@ -342,14 +342,14 @@ def test_relative_checkpoint_is_refused_at_activate_with_the_metric_variants(ros
 INVALID_STARTUP = [
     # (namespace, params file used, overrides, log lines naming parameter and value, valid values set afterwards)
     pytest.param("/inv_range", True, ("model.input_size:=13", "cloud.stride:=0"),
-                 ("invalid parameter model.input_size = 13: must be an integer in [0, 4088], a multiple of 14",
+                 ("invalid parameter model.input_size = 13: must be 0 (auto) or a multiple of 14 from 14 to 4088",
                   "invalid parameter cloud.stride = 0: must be an integer in [1, 64]"),
                  {"model__input_size": INPUT_SIZE, "cloud__stride": 1}, id="out_of_range"),
     pytest.param("/inv_type", False, ("model.input_size:=abc",),
-                 ("invalid parameter model.input_size = 'abc': must be an integer in [0, 4088], a multiple of 14",),
+                 ("invalid parameter model.input_size = 'abc': must be 0 (auto) or a multiple of 14 from 14 to 4088",),
                  {"model__input_size": INPUT_SIZE}, id="wrong_type"),
     pytest.param("/inv_type_file", True, ("model.input_size:=abc",),
-                 ("invalid parameter model.input_size = 'abc': must be an integer in [0, 4088], a multiple of 14",),
+                 ("invalid parameter model.input_size = 'abc': must be 0 (auto) or a multiple of 14 from 14 to 4088",),
                  {"model__input_size": INPUT_SIZE}, id="wrong_type_after_params_file"),
 ]
 

@@ -32,9 +32,9 @@ from depth_anything_ros.models.v2.checkpoint import expected_shapes, load_file
 from depth_anything_ros.models.v2.estimator import DepthEstimator
 
 # the README's "Fine-tuning" section; run here with the synthetic checkpoint and a small input size
-README_TRAIN = ("depth-anything-ros train sample_bag --gt-topic /camera/depth_gt_mm --checkpoint hypersim-vits "
-                "--out runs/first --steps 30")
-README_RESUME = "depth-anything-ros train --resume runs/first"
+README_TRAIN = ("depth-anything-ros train output/sample_bag --gt-topic /camera/depth_gt_mm --checkpoint hypersim-vits "
+                "--out output/runs/first --steps 30")
+README_RESUME = "depth-anything-ros train --resume output/runs/first"  # in the text: after Ctrl-C, not in order
 SMALL = ["--model-max-depth", "20", "--input-size", "28", "--device", "cpu", "--no-progress"]
 FRAMES = 12  # 160x120; the last ceil(10 %) = 2 validate
 GT = "/camera/depth_gt_mm"
@@ -58,7 +58,7 @@ def trained(sample_bag, synthetic_base, tmp_path_factory):
     """Run the README command once: (run folder, seconds)."""
     argv = shlex.split(README_TRAIN)[1:]
     out = tmp_path_factory.mktemp("train_run") / "runs" / "first"
-    argv[argv.index("sample_bag")] = str(sample_bag)
+    argv[argv.index("output/sample_bag")] = str(sample_bag)
     argv[argv.index("--checkpoint") + 1] = str(synthetic_base)
     argv[argv.index("--out") + 1] = str(out)
     started = time.monotonic()
@@ -77,7 +77,7 @@ def _training_abs_rel(bag, estimator):
 def test_readme_train_lines_are_the_ones_run_here():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     lines = set(re.findall(r"^depth-anything-ros train .*$", readme, flags=re.MULTILINE))
-    assert lines == {README_TRAIN, README_RESUME}
+    assert lines == {README_TRAIN} and f"`{README_RESUME}`" in readme
     for line in (README_TRAIN, README_RESUME):
         build_parser().parse_args(shlex.split(line)[1:])
 
@@ -118,6 +118,40 @@ def test_outputs_are_official_state_dicts_with_metadata_and_a_report(trained):
         image = cv2.imread(str(out / "report" / png))
         assert image is not None and image.std() > 5
     assert not (out / "resume.pt").exists()
+
+
+def test_report_figures_colour_depth_near_warm_and_name_units():
+    """worst_val_frame.png draws depth as the node and bag evaluate do; every axis and colour bar says its unit."""
+    from depth_anything_ros.frame.figures import depth_colormap
+    from depth_anything_ros.train import report
+
+    gt = np.linspace(1.0, 5.0, 48 * 64, dtype=np.float32).reshape(48, 64)
+    panel = {"rgb": np.zeros((48, 64, 3), np.uint8), "gt": gt, "before": gt * 1.2, "after": gt * 1.1, "bag": "b",
+             "stamp": 0, "abs_rel_before": 0.2, "abs_rel_after": 0.1}
+    fig = report._panel(panel)
+    depth_images = [image for ax in fig.axes for image in ax.get_images() if image.get_array().ndim == 2]
+    assert [image.get_cmap().name for image in depth_images][:3] == [depth_colormap().name] * 3
+    near, far = depth_images[0].get_cmap()(0.0), depth_images[0].get_cmap()(1.0)
+    assert near[0] > near[2] and far[2] > far[0]  # near red, far blue
+    bars = [ax.get_ylabel() for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert bars == ["depth (m)"] * 3 + ["relative error (unitless)"]
+    metrics = {"abs_rel": 0.1, "d1": 0.9, "rmse": 0.3, "silog": 12.0}
+    fig = report._validation([{"step": 0, "metrics": metrics}, {"step": 5, "metrics": metrics}])
+    assert [ax.get_ylabel() for ax in fig.axes] == ["AbsRel (unitless)", "δ1 (fraction of pixels)", "RMSE (m)",
+                                                     "SiLog (unitless, × 100)"]
+
+
+def test_train_says_what_it_does_after_the_last_step(sample_bag, synthetic_base, tmp_path, capsys):
+    """Between the last step and 'finished' come the final scoring and the report: each announced first."""
+    argv = ["train", str(sample_bag), "--gt-topic", GT, "--checkpoint", str(synthetic_base), "--out",
+            str(tmp_path / "run"), "--steps", "2", *SMALL[:-1]]
+    assert main(argv) == 0
+    err = capsys.readouterr()
+    lines = (err.err + err.out).splitlines()
+    order = [next(i for i, line in enumerate(lines) if line.startswith(prefix))
+             for prefix in ("train: 2/2 steps", "train: scoring the fine-tuned model on 10 training frames",
+                            "train: writing the report into", "train: finished 2 steps")]
+    assert order == sorted(order), lines
 
 
 def test_checkpoint_loads_by_path_in_estimator_and_bag_process(trained, sample_bag, tmp_path):
@@ -181,7 +215,7 @@ def test_ctrl_c_saves_a_resumable_state_and_resume_continues_identically(sample_
     assert 2 <= stopped < 12 and f"interrupted at step {stopped}/12" in err
     assert not (run / "metrics.json").exists() and len(_lines(run / "log.jsonl")) == stopped
     resume = shlex.split(README_RESUME)[1:]
-    resume[resume.index("runs/first")] = str(run)
+    resume[resume.index("output/runs/first")] = str(run)
     assert main([*resume, "--device", "cpu", "--no-progress"]) == 0
     resumed = _lines(run / "log.jsonl")
     assert [line["step"] for line in resumed] == list(range(1, 13))

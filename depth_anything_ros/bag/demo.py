@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from depth_anything_ros.bag.bagfile import BagError
-from depth_anything_ros.cli_options import add_model_options, banner, make_estimator
+from depth_anything_ros.cli_options import PROG, add_model_options, banner, make_estimator
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,12 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_demo)
 
 
-SYNTHETIC_WARNING = [
-    "SYNTHETIC WEIGHTS: no real Depth-Anything-V2 checkpoint was found.",
-    "The model ran on random weights with the official shapes. Every depth,",
-    "point cloud and metric below is MEANINGLESS; only the pipeline is real.",
-    "Fetch real weights (see README, 'Install') and run the demo again.",
-]
+SYNTHETIC_WARNING = ("SYNTHETIC WEIGHTS: no real Depth-Anything-V2 checkpoint was found. The model ran on random "
+                     "weights with the official shapes. Every depth, point cloud and metric below is MEANINGLESS; "
+                     "only the pipeline is real. Fetch real weights (README, 'Real weights') and run the demo "
+                     "again.")
 
 
 def _estimator(args: argparse.Namespace) -> tuple[object, bool]:
@@ -79,10 +77,10 @@ def _clear(path: Path, marker: str) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Run sample -> process -> evaluate and print the summary and the paths."""
+    """Run sample -> process -> evaluate, each step announced before it runs, and print the summary and the paths."""
     from depth_anything_ros.bag.evaluate import EvaluateOptions, evaluate_bag
     from depth_anything_ros.bag.process import ProcessOptions, process_bag
-    from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag
+    from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag, write_sample_image
 
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -92,23 +90,31 @@ def run_demo(args: argparse.Namespace) -> int:
     _clear(processed, "metadata.yaml")
     _clear(report, "metrics.json")
     if synthetic:
-        print(banner(SYNTHETIC_WARNING), file=sys.stderr)
+        print(banner(SYNTHETIC_WARNING), file=sys.stderr, flush=True)
     cfg = SampleConfig(width=args.width, height=args.height, frames=args.frames, distortion=args.distortion)
     topics = write_sample_bag(sample, cfg)
-    print(f"[1/3] sample bag: {sample} ({cfg.frames} frames {cfg.width}x{cfg.height})")
+    image = write_sample_image(out / "sample.png", cfg)
+    print(f"[1/3] sample bag: {sample} ({cfg.frames} frames {cfg.width}x{cfg.height}) and its first image: {image}",
+          flush=True)
+    print(f"[2/3] bag process {sample} {processed}", flush=True)  # before the step's own progress lines on stderr
     summary = process_bag(sample, processed, estimator,
                           ProcessOptions(image_topic=topics["image"], batch=args.batch, progress=not args.no_progress))
-    print(f"[2/3] bag process: {summary.text()}")
+    print(summary.text(), flush=True)
     if summary.interrupted:
         return 130
-    depth_topic = f"{cfg.namespace}/depth"
-    result = evaluate_bag(processed, None, EvaluateOptions(
-        gt_topic=topics["depth_gt"], pred_topic=depth_topic, align="scale", min_depth=0.1,
-        max_depth=estimator.max_depth or 20.0, report=report, progress=not args.no_progress))
-    print(f"[3/3] bag evaluate {processed} --pred-topic {depth_topic} --gt-topic {topics['depth_gt']} --align scale")
+    options = EvaluateOptions(gt_topic=topics["depth_gt"], pred_topic=f"{cfg.namespace}/depth", align="scale",
+                              min_depth=0.1, max_depth=estimator.max_depth or 20.0, report=report,
+                              progress=not args.no_progress)
+    print(f"[3/3] {PROG} bag evaluate {processed} --pred-topic {options.pred_topic} --gt-topic {options.gt_topic} "
+          f"--align {options.align} --gt-min-depth {options.min_depth:g} --gt-max-depth {options.max_depth:g} "
+          f"--report {report}", flush=True)
+    result = evaluate_bag(processed, None, options)
     print(result.text())
     print(f"\nmodel: {estimator.checkpoint_path} ({estimator.encoder}, input size {estimator.input_size}, "
           f"{estimator.device})")
+    scale = f" --model-max-depth {estimator.max_depth:g}" if estimator.max_depth else ""
+    print(f"one image: {PROG} estimate {image} --checkpoint {args.checkpoint}{scale} --fov {cfg.fov_deg:g} "
+          f"--out {out / 'estimate'}")
     if synthetic:
         print(banner(SYNTHETIC_WARNING))
     return 0

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from depth_anything_ros.frame.figures import new_figure, save, show_depth, show_error
 from depth_anything_ros.frame.metrics import METRIC_NAMES, pixel_sample, sanitise_prediction
 from depth_anything_ros.frame.provenance import model_label
 
@@ -38,15 +38,11 @@ def write_report(directory: Path, result: object, store: object) -> list[Path]:
         "pred_vs_gt.png": lambda fig: _scatter(fig, gt, pred, suffix),
         "best_worst_frames.png": lambda fig: _best_worst(fig, result, store),
     }
+    synthetic = bool(result.model and result.model.get("synthetic"))
     for name, draw in plots.items():
-        fig = Figure(figsize=(12, 7.5) if name == "best_worst_frames.png" else (8, 5), dpi=100)
-        FigureCanvasAgg(fig)
+        fig = new_figure((12, 7.5) if name == "best_worst_frames.png" else (8, 5))
         draw(fig)
-        fig.tight_layout(rect=(0, 0.04, 1, 1))
-        synthetic = bool(result.model and result.model.get("synthetic"))
-        fig.text(0.01, 0.01, footer, fontsize=8, color="red" if synthetic else "0.3",
-                 fontweight="bold" if synthetic else "normal")
-        fig.savefig(directory / name)
+        save(fig, directory / name, footer, synthetic)
         files.append(directory / name)
     return files
 
@@ -148,22 +144,17 @@ def _best_worst(fig: Figure, result: object, store: object) -> None:
         valid = np.isfinite(gt) & (gt >= o.min_depth) & (gt <= o.max_depth)
         err = np.where(valid, np.abs(pred - gt), np.nan)
         top = float(np.nanmax(np.where(valid, gt, np.nan)))
-        panels = [("image", arrays.get("rgb"), None), ("ground truth (m)", np.where(valid, gt, np.nan), "turbo_r"),
-                  ("prediction (m)", pred, "turbo_r"), ("|error| (m)", err, "magma")]
-        for c, (title, image, cmap) in enumerate(panels):
-            ax = fig.add_subplot(len(rows), len(panels), r * len(panels) + c + 1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if image is None:
-                ax.set_title(f"{title}: not in the bag")
-                continue
-            if cmap is None:
-                ax.imshow(image)
-                aligned = f"\n{alignment_text(result)}" if key == "aligned" else ""
-                ax.set_title(f"{label}: t={(f.stamp - result.frames[0].stamp) * 1e-9:.2f} s, "
-                             f"AbsRel {getattr(f, key)['abs_rel']:.3f}{aligned}", fontsize=9)
-                continue
-            vmax = top if cmap == "turbo_r" else float(np.nanpercentile(err, 99)) or 1.0
-            im = ax.imshow(image, cmap=cmap, vmin=0.0, vmax=vmax)
-            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-            ax.set_title(title)
+        axes = [fig.add_subplot(len(rows), 4, r * 4 + c + 1) for c in range(4)]
+        image = arrays.get("rgb")
+        axes[0].set_xticks([])
+        axes[0].set_yticks([])
+        if image is None:
+            axes[0].set_title("image: not in the bag")
+        else:
+            axes[0].imshow(image)
+            aligned = f"\n{alignment_text(result)}" if key == "aligned" else ""
+            axes[0].set_title(f"{label}: t={(f.stamp - result.frames[0].stamp) * 1e-9:.2f} s, "
+                              f"AbsRel {getattr(f, key)['abs_rel']:.3f}{aligned}", fontsize=9)
+        show_depth(fig, axes[1], np.where(valid, gt, np.nan), top, "ground truth")
+        show_depth(fig, axes[2], pred, top, "prediction")
+        show_error(fig, axes[3], err, float(np.nanpercentile(err, 99)) or 1.0, "|error|", "|error| (m)")

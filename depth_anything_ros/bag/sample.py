@@ -170,6 +170,20 @@ def _image_message(hdr: object, rgb: np.ndarray, encoding: str) -> object:
     return messages.compressed_image(hdr, "rgb8; jpeg compressed bgr8", jpeg.tobytes())
 
 
+def _texture(cfg: SampleConfig) -> np.ndarray:
+    """Value-noise table of the room's textures (64, 64), from cfg.seed."""
+    return np.random.default_rng(cfg.seed).random((64, 64))
+
+
+def write_sample_image(path: str | Path, cfg: SampleConfig = SampleConfig()) -> Path:
+    """Render the sample camera's first frame into an image file (PNG, JPEG, ... by extension) at path."""
+    rgb, _ = render(ray_grid(cfg.intrinsics(), undistort=True), *camera_pose(0, cfg.frames), _texture(cfg))
+    path = Path(path)
+    if not cv2.imwrite(str(path), np.ascontiguousarray(rgb[..., ::-1])):
+        raise OSError(f"could not write {path}")
+    return path
+
+
 def write_sample_bag(path: str | Path, cfg: SampleConfig = SampleConfig()) -> dict[str, str]:
     """Render cfg.frames frames and write them to a new bag at path; returns role -> topic."""
     if cfg.encoding not in ("rgb8", "bgr8", "jpeg"):
@@ -178,7 +192,7 @@ def write_sample_bag(path: str | Path, cfg: SampleConfig = SampleConfig()) -> di
         raise ValueError(f"need at least one frame and a positive rate, got {cfg.frames} frames at {cfg.rate} Hz")
     intr = cfg.intrinsics()
     rays = ray_grid(intr, undistort=True)
-    noise = np.random.default_rng(cfg.seed).random((64, 64))
+    noise = _texture(cfg)
     topics = cfg.topics()
     writer = bagfile.open_writer(path, cfg.storage)
     try:

@@ -1,16 +1,24 @@
-"""Depth colourisation with OpenCV colormaps as a LUT gathered on the depth tensor's device, and colour bars.
+"""The one colour convention of every depth picture, depth colourisation as a LUT on the device, colour bars, footers.
 
 Convention: near is warm. min_depth maps to the last colormap entry (red for turbo/jet, yellow for
 viridis/inferno/magma/plasma) and max_depth to the first (blue / dark); invalid depth (NaN, inf, <= 0) is black.
+Colour bars are in metres; a footer names the model, in red when its weights are synthetic. The node's
+depth/colored, the estimate preview and the report figures (frame/figures.py) all follow it from here.
 """
 
 import math
+import textwrap
 
 import cv2
 import numpy as np
 import torch
 
 COLORMAPS = tuple(sorted(name[len('COLORMAP_'):].lower() for name in dir(cv2) if name.startswith('COLORMAP_')))
+DEFAULT_COLORMAP = 'turbo'
+INVALID_RGB = (0, 0, 0)
+CONVENTION = 'depth colours: near = warm, black = no depth, scale in metres'
+FOOTER_RGB = (77, 77, 77)  # a real model's footer
+SYNTHETIC_RGB = (220, 0, 0)  # the footer of synthetic weights
 
 
 def colormap_lut(name: str) -> np.ndarray:
@@ -51,7 +59,8 @@ def _colorize_opencv(depth: np.ndarray, scale: float, offset: float, lut) -> np.
     table = np.ascontiguousarray(np.asarray(lut, dtype=np.uint8).reshape(256, 1, 3))
     rgb = cv2.applyColorMap(index, table)
     valid = cv2.inRange(depth, _SMALLEST_POSITIVE_FLOAT32, _LARGEST_FLOAT32)  # 0 for NaN, inf and <= 0
-    return cv2.bitwise_and(rgb, rgb, mask=valid)
+    rgb[valid == 0] = INVALID_RGB
+    return rgb
 
 
 _SMALLEST_POSITIVE_FLOAT32 = float(np.nextafter(np.float32(0), np.float32(1)))
@@ -59,9 +68,9 @@ _LARGEST_FLOAT32 = float(np.finfo(np.float32).max)
 
 
 def _device_lut(lut, device: torch.device) -> torch.Tensor:
-    """Return the (257, 3) uint8 table on ``device``: the LUT plus a black row 256 for invalid depth."""
+    """Return the (257, 3) uint8 table on ``device``: the LUT plus row 256, INVALID_RGB, for invalid depth."""
     table = torch.as_tensor(np.asarray(lut, dtype=np.uint8)).reshape(256, 3)
-    return torch.cat([table, torch.zeros(1, 3, dtype=torch.uint8)]).to(device)
+    return torch.cat([table, torch.tensor([INVALID_RGB], dtype=torch.uint8)]).to(device)
 
 
 def color_bar(height: int, min_depth: float, max_depth: float, lut, width: int = 96) -> np.ndarray:
@@ -90,3 +99,13 @@ def _ticks(low: float, high: float, count: int) -> list[float]:
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
     first = math.ceil(low / step) * step
     return [round(first + i * step, 10) for i in range(int((high - first) / step + 1e-9) + 1)]
+
+
+def footer(width: int, text: str, synthetic: bool) -> np.ndarray:
+    """Return a white (h, width, 3) uint8 RGB strip with `text` wrapped to fit, red when `synthetic`."""
+    lines = textwrap.wrap(text, max(8, (width - 8) // 8))
+    strip = np.full((8 + 14 * len(lines), width, 3), 255, dtype=np.uint8)
+    colour = SYNTHETIC_RGB if synthetic else FOOTER_RGB
+    for i, line in enumerate(lines):
+        cv2.putText(strip, line, (4, 15 + 14 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.38, colour, 1, cv2.LINE_AA)
+    return strip

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from depth_anything_ros.frame import image_codec
-from depth_anything_ros.frame.colorize import color_bar, colorize
+from depth_anything_ros.frame.colorize import CONVENTION, color_bar, colorize, footer
 
 
 def _depth_array(depth) -> np.ndarray:
@@ -42,8 +42,12 @@ def write_depth_png_mm(path, depth) -> None:
     _write_image(path, image_codec.depth_to_millimetres(_depth_array(depth)))
 
 
-def write_preview_png(path, rgb_image: np.ndarray, depth, lut, min_depth: float, max_depth: float) -> None:
-    """Write the (H, W, 3) RGB image, its colourised depth and a colour bar side by side as one PNG."""
+def write_preview_png(path, rgb_image: np.ndarray, depth, lut, min_depth: float, max_depth: float, model: str,
+                      synthetic: bool) -> None:
+    """Write the (H, W, 3) RGB image, its colourised depth and a colour bar side by side, a footer below, as a PNG.
+
+    The footer names `model` and the colour convention, in red when the weights are `synthetic`.
+    """
     depth = _depth_array(depth)
     rgb_image = np.asarray(rgb_image)
     if rgb_image.shape != (*depth.shape, 3) or rgb_image.dtype != np.uint8:
@@ -52,6 +56,7 @@ def write_preview_png(path, rgb_image: np.ndarray, depth, lut, min_depth: float,
     coloured = colorize(torch.from_numpy(depth), min_depth, max_depth, lut).numpy()
     bar = color_bar(max(depth.shape[0], 32), min_depth, max_depth, lut)[:depth.shape[0]]
     panel = np.concatenate([rgb_image, coloured, bar], axis=1)
+    panel = np.concatenate([panel, footer(panel.shape[1], f"{model} | {CONVENTION}", synthetic)])
     _write_image(path, np.ascontiguousarray(panel[..., ::-1]))
 
 

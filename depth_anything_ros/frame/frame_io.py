@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from depth_anything_ros.frame.camera import CameraInfo
-from depth_anything_ros.frame.colorize import COLORMAPS
+from depth_anything_ros.frame.colorize import COLORMAPS, DEFAULT_COLORMAP
 from depth_anything_ros.frame.geometry import CloudBuffer
 from depth_anything_ros.frame.scale import ScaleOptions, ScaleState
 from depth_anything_ros.frame.scan import LaserScanData, ScanOptions
@@ -28,7 +28,7 @@ class FrameOptions:
     cloud_max_depth: float = 0.0  # farther points are invalid; 0 = no limit
     cloud_color: bool = True  # packed rgb field
     cloud_organized: bool = True  # H x W with NaN, or valid points only
-    colormap: str = "turbo"  # any OpenCV colormap name, case-insensitive
+    colormap: str = DEFAULT_COLORMAP  # any OpenCV colormap name, case-insensitive
     undistort: bool = True  # raw images with non-zero D: back-project through K and D
     scale: ScaleOptions = ScaleOptions()  # mode fixed: depth_scale; reference / ground_plane: fitted per frame
     edge_filter: bool = False  # points and scan: drop flying pixels (frame/edges.py)

@@ -29,6 +29,16 @@ class CheckpointError(Exception):
     """A checkpoint cannot be found, read or used; the message says why and what to do."""
 
 
+def write_safetensors(path: Path, state: dict, metadata: dict[str, str]) -> None:
+    """Write tensors as .safetensors with a new file's usual mode (safetensors itself creates files 0600)."""
+    from safetensors.torch import save_file
+
+    save_file(state, str(path), metadata=metadata)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def read_pickle(path: Path) -> dict:
     """torch.load with weights_only=True; code-running pickles and damaged files become CheckpointError."""
     import torch  # here, not at the top: the command line imports this module for its errors without torch

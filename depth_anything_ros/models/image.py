@@ -7,24 +7,15 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from depth_anything_ros.models.input_size import PATCH
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-PATCH = 14
 # Bounded work per frame: the lower-bound resize makes the long side grow with the aspect ratio, so a 1 x 384 image
 # would need a 518 x 198,912 network input. Images outside these bounds are refused before any work is done.
 MIN_IMAGE_SIDE = 2
 MAX_ASPECT_RATIO = 8.0
 MAX_NETWORK_PIXELS = 9  # times input_size ** 2 (an aspect ratio of 8 needs about 8)
-MAX_INPUT_SIZE = 4096
-
-
-def check_input_size(input_size) -> int:
-    """Return input_size as an int, or raise ValueError unless it is a multiple of 14 in [14, MAX_INPUT_SIZE]."""
-    if isinstance(input_size, bool) or not isinstance(input_size, (int, np.integer)) or \
-            not PATCH <= input_size <= MAX_INPUT_SIZE or input_size % PATCH:
-        raise ValueError(f"input size must be a multiple of {PATCH} between {PATCH} and {MAX_INPUT_SIZE} (518 is the "
-                         f"official one), got {input_size!r}")
-    return int(input_size)
 
 
 class ImageSizeError(ValueError):

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import torch
 
-from depth_anything_ros.models.checkpoint_io import PICKLE_SUFFIXES, SAFETENSORS_SUFFIX, SYNTHETIC_KEY, CheckpointError
+from depth_anything_ros.models.checkpoint_io import (
+    PICKLE_SUFFIXES,
+    SAFETENSORS_SUFFIX,
+    SYNTHETIC_KEY,
+    CheckpointError,
+    write_safetensors,
+)
 from depth_anything_ros.models.v2.checkpoint import expected_shapes
 from depth_anything_ros.models.v2.network import DepthAnythingV2
 
@@ -71,9 +77,7 @@ def write_synthetic_checkpoint(path: str | os.PathLike, encoder: str = "vits", s
     state = synthetic_state_dict(encoder, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == SAFETENSORS_SUFFIX:
-        from safetensors.torch import save_file
-
-        save_file(state, str(path), metadata={SYNTHETIC_KEY: f"encoder={encoder} seed={seed}"})
+        write_safetensors(path, state, {SYNTHETIC_KEY: f"encoder={encoder} seed={seed}"})
     elif path.suffix in PICKLE_SUFFIXES:
         torch.save(state, path)
     else:

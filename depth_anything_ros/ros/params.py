@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
+from depth_anything_ros.frame.colorize import DEFAULT_COLORMAP
 from depth_anything_ros.frame.frame_io import FrameOptions
 from depth_anything_ros.frame.scale import SCALE_MODES, ScaleOptions
 from depth_anything_ros.frame.scan import ScanOptions
-from depth_anything_ros.models.image import MAX_INPUT_SIZE, check_input_size
+from depth_anything_ros.models.input_size import INPUT_SIZE_RULE, MAX_INPUT_SIZE, PATCH, check_input_size
 
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
           float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING,
@@ -32,6 +33,7 @@ class ParamSpec:
     runtime: bool = False  # True: takes effect on the next frame; False: on the next configure/activate
     any_type: bool = False  # True: the value may also be a bool (YAML 'true'/'false') besides the choices
     step: int = 1  # integers: the accepted values are low, low + step, ... up to high
+    rule: str = ""  # the accepted values in words, where the range alone would word them differently
 
     def descriptor(self) -> ParameterDescriptor:
         """Return the ParameterDescriptor (type, description, range, read-only never) of this parameter."""
@@ -60,10 +62,10 @@ PARAMS: tuple[ParamSpec, ...] = (
               "Metric head scale in metres (hypersim 20, vkitti 80); 0 = auto: the variant's, config.json's or "
               "known from the official file name.", low=0.0, high=1000.0),
     ParamSpec("model.input_size", 0,
-              "Network input size, a multiple of 14; 0 = auto: the official one of the model's family, 518 for "
-              "Depth-Anything-V2 (the shorter side resized to at least this), 504 for DA3 (its process_res: the "
-              "longer side resized to at most this).",
-              low=0, high=14 * (MAX_INPUT_SIZE // 14), step=14),
+              f"Network input size, 0 (auto) or {INPUT_SIZE_RULE}; auto: the official one of the model's family, "
+              "518 for Depth-Anything-V2 (the shorter side resized to at least this), 504 for DA3 (its process_res: "
+              "the longer side resized to at most this).",
+              low=0, high=MAX_INPUT_SIZE, step=PATCH, rule=f"0 (auto) or {INPUT_SIZE_RULE}"),
     ParamSpec("model.sky", "invalid",
               "da3metric-large only: sky pixels (sky probability >= 0.3) are NaN in depth and absent from points "
               "(invalid), or filled with the 0.99-quantile of the other pixels' depth as the official code does.",
@@ -167,7 +169,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("colored.enabled", True,
               "Publish the colourised depth on 'depth/colored' (only computed while it has subscribers).",
               runtime=True),
-    ParamSpec("colored.colormap", "turbo", "Colormap of 'depth/colored'.", runtime=True),
+    ParamSpec("colored.colormap", DEFAULT_COLORMAP, "Colormap of 'depth/colored' (near = warm, invalid = black).",
+              runtime=True),
     ParamSpec("camera.fallback_fov_deg", 0.0,
               "Horizontal field of view (degrees) of an ideal pinhole used for the cloud when no camera_info "
               "arrived within 3 s; 0 = off (publish depth only).", low=0.0, high=179.0, runtime=True),
@@ -242,9 +245,10 @@ def frame_options(values: dict[str, object]) -> FrameOptions:
                         scan=ScanOptions(**{name: values[f"scan.{name}"] for name in _SCAN_FIELDS}))
 
 
-
 def allowed(spec: ParamSpec) -> str:
     """Describe the values a parameter accepts, in words, for error messages."""
+    if spec.rule:
+        return spec.rule
     if spec.choices:
         return "one of " + ", ".join(spec.choices)
     if spec.low is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from depth_anything_ros.frame.metrics import METRIC_NAMES
 from depth_anything_ros.frame.provenance import model_label, model_provenance, package_version
@@ -36,6 +37,8 @@ def finish(trainer: object, result: object) -> str:
     """Write report/ and metrics.json into the run folder; return the summary text."""
     out = trainer.out
     model = model_provenance(trainer.estimator)
+    print(f"train: writing the report into {out / outputs.REPORT} (the worst validation frame before and after, "
+          "curves)", file=sys.stderr, flush=True)
     panel = None
     if result.worst_val_frame is not None:
         panel = _worst_panel(trainer, result.worst_val_frame, _base_estimator(trainer))

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -267,6 +268,9 @@ class Trainer:
             if self.ranks.main:
                 outputs.save_tensors(self.out / outputs.RESUME, self.state())
             return result
+        print(f"train: scoring the fine-tuned model on {len(self.train_subset())} training frames"
+              f"{'' if self.last_val is not None else f' and {len(self.split.val)} validation frames'}",
+              file=sys.stderr, flush=True)
         result.after = {"validation": self.validate()[0] if self.last_val is None else
                         outputs.read_lines(self.out / outputs.VAL)[-1]["metrics"],
                         "train": self.validate(self.train_subset())[0]}

@@ -5,32 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-CURVES = ("abs_rel", "d1", "rmse", "silog")
+from depth_anything_ros.frame.figures import new_figure, save, show_depth, show_error
 
-
-def _figure(size: tuple[float, float]) -> Figure:
-    fig = Figure(figsize=size, dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Figure, path: Path, footer: str, synthetic: bool) -> Path:
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    fig.text(0.01, 0.01, footer, fontsize=8, color="red" if synthetic else "0.3",
-             fontweight="bold" if synthetic else "normal")
-    fig.savefig(path)
-    return path
+# validation metric -> axis label with its unit
+CURVES = {"abs_rel": "AbsRel (unitless)", "d1": "δ1 (fraction of pixels)", "rmse": "RMSE (m)",
+          "silog": "SiLog (unitless, × 100)"}
 
 
 def write_report(directory: Path, log: list[dict], val: list[dict], panel: dict | None, footer: str,
                  synthetic: bool) -> list[Path]:
     """Write loss_lr.png, validation.png and (with `panel`) worst_val_frame.png into directory; returns the paths."""
     directory.mkdir(parents=True, exist_ok=True)
-    files = []
-    fig = _figure((9, 4.5))
+    figures = {"loss_lr.png": _loss_lr(log), "validation.png": _validation(val)}
+    if panel is not None:
+        figures["worst_val_frame.png"] = _panel(panel)
+    for name, fig in figures.items():
+        save(fig, directory / name, footer, synthetic)
+    return [directory / name for name in figures]
+
+
+def _loss_lr(log: list[dict]) -> Figure:
+    """Draw the training loss and the learning rate over the steps."""
+    fig = new_figure((9, 4.5))
     ax = fig.add_subplot(1, 1, 1)
     steps = [line["step"] for line in log if line["loss"] is not None]
     ax.plot(steps, [line["loss"] for line in log if line["loss"] is not None], color="tab:blue", lw=1)
@@ -40,40 +38,34 @@ def write_report(directory: Path, log: list[dict], val: list[dict], panel: dict 
     lr.plot([line["step"] for line in log], [line["lr"] for line in log], color="tab:orange", lw=1)
     lr.set_ylabel("encoder learning rate (head: x factor)", color="tab:orange")
     ax.set_title("training loss and learning rate")
-    files.append(_save(fig, directory / "loss_lr.png", footer, synthetic))
+    return fig
 
-    fig = _figure((10, 6))
-    for k, name in enumerate(CURVES, start=1):
+
+def _validation(val: list[dict]) -> Figure:
+    """Draw the validation metrics over the steps, each axis labelled with its unit."""
+    fig = new_figure((10, 6))
+    for k, (name, label) in enumerate(CURVES.items(), start=1):
         ax = fig.add_subplot(2, 2, k)
         ax.plot([line["step"] for line in val], [line["metrics"][name] for line in val], marker="o", ms=3)
         ax.set_title(f"validation {name}")
         ax.set_xlabel("step")
-    files.append(_save(fig, directory / "validation.png", footer, synthetic))
-
-    if panel is not None:
-        files.append(_save(_panel(panel), directory / "worst_val_frame.png", footer, synthetic))
-    return files
+        ax.set_ylabel(label)
+    return fig
 
 
 def _panel(panel: dict) -> Figure:
-    """Draw image, ground truth, before, after and relative error after, on one depth colour scale."""
+    """Draw image, ground truth, before, after (one depth scale, near warm) and the relative error after."""
     gt, before, after = panel["gt"], panel["before"], panel["after"]
     finite = gt[np.isfinite(gt)]
     top = float(np.percentile(finite, 99)) if finite.size else float(np.nanmax(after))
-    fig = _figure((16, 3.8))
-    items = [("image", panel["rgb"], None), ("ground truth", gt, "turbo"),
-             (f"before (AbsRel {panel['abs_rel_before']:.3f})", before, "turbo"),
-             (f"after (AbsRel {panel['abs_rel_after']:.3f})", after, "turbo"),
-             ("|after - gt| / gt", np.abs(after - gt) / gt, "magma")]
-    for k, (title, image, cmap) in enumerate(items, start=1):
-        ax = fig.add_subplot(1, len(items), k)
-        if cmap is None:
-            ax.imshow(image)
-        else:
-            limits = (0.0, 0.5) if cmap == "magma" else (0.0, top)
-            shown = ax.imshow(image, cmap=cmap, vmin=limits[0], vmax=limits[1])
-            fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
-        ax.set_title(title, fontsize=9)
-        ax.axis("off")
+    fig = new_figure((16, 3.8))
+    axes = [fig.add_subplot(1, 5, k) for k in range(1, 6)]
+    axes[0].imshow(panel["rgb"])
+    axes[0].set_title("image", fontsize=9)
+    axes[0].axis("off")
+    show_depth(fig, axes[1], gt, top, "ground truth")
+    show_depth(fig, axes[2], before, top, f"before (AbsRel {panel['abs_rel_before']:.3f})")
+    show_depth(fig, axes[3], after, top, f"after (AbsRel {panel['abs_rel_after']:.3f})")
+    show_error(fig, axes[4], np.abs(after - gt) / gt, 0.5, "|after - gt| / gt", "relative error (unitless)")
     fig.suptitle(f"worst validation frame: {panel['bag']} stamp {panel['stamp'] * 1e-9:.3f} s", fontsize=10)
     return fig

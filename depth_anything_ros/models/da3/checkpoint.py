@@ -19,6 +19,7 @@ from depth_anything_ros.models.checkpoint_io import (
     first_sentence,
     read_safetensors,
     resolve_variant,
+    write_safetensors,
 )
 from depth_anything_ros.models.da3.network import FILE_PREFIX, DepthAnything3Metric
 from depth_anything_ros.models.synthetic_weights import random_weights
@@ -127,14 +128,12 @@ def _calibrate(state: dict[str, torch.Tensor], gen: torch.Generator) -> None:
 
 def write_synthetic_da3_checkpoint(path: str | os.PathLike, seed: int = 0) -> Path:
     """Write `synthetic_da3_state_dict(seed)` as an official-format .safetensors marked as synthetic (~1.3 GB)."""
-    from safetensors.torch import save_file
-
     path = Path(path)
     if path.suffix != SAFETENSORS_SUFFIX:
         raise CheckpointError(f"cannot write {path}: a DA3 checkpoint is a .safetensors file")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        save_file(synthetic_da3_state_dict(seed), str(path), metadata={SYNTHETIC_KEY: f"da3metric-large seed={seed}"})
+        write_safetensors(path, synthetic_da3_state_dict(seed), {SYNTHETIC_KEY: f"da3metric-large seed={seed}"})
     except OSError as exc:
         raise CheckpointError(f"cannot write {path}: {first_sentence(exc)}") from None
     return path

@@ -24,7 +24,8 @@ from depth_anything_ros.models.da3.preprocess import (
     official_fill,
     to_image_size,
 )
-from depth_anything_ros.models.image import check_input_size, to_rgb8
+from depth_anything_ros.models.image import to_rgb8
+from depth_anything_ros.models.input_size import check_input_size
 from depth_anything_ros.models.v2.estimator import AUTO, DepthEstimator, resolve_device, resolve_precision
 from depth_anything_ros.models.variants import DA3_METRIC
 

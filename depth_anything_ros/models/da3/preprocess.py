@@ -13,7 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from depth_anything_ros.models.image import IMAGENET_MEAN, IMAGENET_STD, PATCH
+from depth_anything_ros.models.image import IMAGENET_MEAN, IMAGENET_STD
+from depth_anything_ros.models.input_size import PATCH
 
 SKY_THRESHOLD = 0.3  # sky probability at or above which a pixel is sky (the official compute_sky_mask)
 SKY_MODES = ("invalid", "official_fill")  # sky -> NaN (default) | the official 0.99-quantile fill

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from depth_anything_ros.models.checkpoint_io import CheckpointError
-from depth_anything_ros.models.image import ENCODINGS, check_image, check_input_size, check_work
+from depth_anything_ros.models.image import ENCODINGS, check_image, check_work
+from depth_anything_ros.models.input_size import check_input_size
 from depth_anything_ros.models.torch_support import check_torch
 from depth_anything_ros.models.v2.checkpoint import load_checkpoint
 from depth_anything_ros.models.v2.network import DepthAnythingV2
