@@ -18,6 +18,7 @@ from depth_anything_ros.bag import demo as bag_demo
 from depth_anything_ros.bag.bagfile import BagError
 from depth_anything_ros.cli_options import DEFAULT_FOV_DEG, PROG, CommandError
 from depth_anything_ros.models.checkpoint_io import CheckpointError
+from depth_anything_ros.server import commands as server_commands
 from depth_anything_ros.train import options as train_options
 
 # flags of earlier versions -> the flags that took over their meanings (one flag, one meaning in every subcommand)
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     bag_commands.register(subparsers)
     train_options.register(subparsers)
     bag_demo.register(subparsers)
+    server_commands.register(subparsers)
     return parser
 
 

@@ -15,6 +15,8 @@ from depth_anything_ros.frame import image_codec
 from depth_anything_ros.frame.colorize import color_bar, colorize
 from depth_anything_ros.frame.geometry import points_from_cloud
 
+FILE_KEYS = ('depth', 'depth_mm', 'preview', 'ply')  # result_files: what estimate writes for each image
+
 def _depth_array(depth) -> np.ndarray:
     """Return depth as a (H, W) float32 numpy array (accepts numpy arrays and tensors on any device)."""
     if isinstance(depth, torch.Tensor):
@@ -48,6 +50,17 @@ def depth_npy_bytes(depth) -> bytes:
 def depth_png_mm_bytes(depth) -> bytes:
     """(H, W) metres as a 16-bit PNG in millimetres (0 = invalid, clipped at 65535 mm)."""
     return _encode_image('.png', image_codec.depth_to_millimetres(_depth_array(depth)))
+
+
+def depth_gray_png_bytes(depth) -> bytes:
+    """(H, W) metres as an 8-bit grey PNG, near bright: 255 at the nearest valid depth, 1 at the farthest, 0 invalid."""
+    depth = _depth_array(depth)
+    valid = np.isfinite(depth) & (depth > 0)
+    gray = np.zeros(depth.shape, np.uint8)
+    if valid.any():
+        near, far = depth[valid].min(), depth[valid].max()
+        gray[valid] = np.round(255.0 - 254.0 * (depth[valid] - near) / max(far - near, 1e-6)).astype(np.uint8)
+    return _encode_image('.png', gray)
 
 
 def preview_png_bytes(rgb_image: np.ndarray, depth, lut, min_depth: float, max_depth: float) -> bytes:
@@ -91,12 +104,14 @@ def cloud_ply_bytes(cloud) -> bytes:
     return ply_bytes(points.reshape(-1, 3), None if colors is None else colors.reshape(-1, 3))
 
 
-def result_files(result, lut, colour_range: tuple[float, float], depth_format: str = 'tiff') -> dict[str, bytes]:
-    """Return the files of one FrameResult (with depth, rgb, cloud) by key: depth (tiff/npy), depth_mm, preview, ply."""
-    depth_bytes = {'tiff': depth_tiff_bytes, 'npy': depth_npy_bytes}[depth_format]
-    return {'depth': depth_bytes(result.depth), 'depth_mm': depth_png_mm_bytes(result.depth),
-            'preview': preview_png_bytes(result.rgb, result.depth, lut, *colour_range),
-            'ply': cloud_ply_bytes(result.cloud)}
+def result_files(result, lut, colour_range: tuple[float, float], depth_format: str = 'tiff',
+                 keys: tuple[str, ...] = FILE_KEYS) -> dict[str, bytes]:
+    """Return files of one FrameResult (with depth, rgb, cloud) by key: depth (tiff/npy), depth_mm, preview, ply."""
+    makers = {'depth': lambda: {'tiff': depth_tiff_bytes, 'npy': depth_npy_bytes}[depth_format](result.depth),
+              'depth_mm': lambda: depth_png_mm_bytes(result.depth),
+              'preview': lambda: preview_png_bytes(result.rgb, result.depth, lut, *colour_range),
+              'ply': lambda: cloud_ply_bytes(result.cloud)}
+    return {key: makers[key]() for key in keys}
 
 
 def write_file(path, data: bytes) -> None:

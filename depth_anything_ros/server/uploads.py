@@ -1,0 +1,47 @@
+"""Uploaded bytes -> pixels: size checked from the header before decoding, then decoded as `estimate` decodes files."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from depth_anything_ros.frame import image_codec
+
+
+class RequestError(ValueError):
+    """A request that cannot be served; `status` is the HTTP status that says why (400, 413, 422, 503)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def header_size(data: bytes) -> tuple[int, int]:
+    """Return (width, height) read from the image header alone; RequestError 400 when it is no image."""
+    if not data:
+        raise RequestError(400, "the uploaded file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit applies, below
+            with Image.open(io.BytesIO(data)) as image:  # reads the header only
+                return image.size
+    except Image.DecompressionBombError as exc:
+        raise RequestError(413, f"image too large: {exc}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise RequestError(400, f"the uploaded file ({len(data)} bytes) is not an image in a format the server "
+                                f"reads (PNG, JPEG, TIFF, BMP, WebP, ...): {exc}") from None
+
+
+def decode_upload(data: bytes, max_pixels: int) -> tuple[np.ndarray, str]:
+    """Return ((H, W[, C]) pixels, encoding) of uploaded image bytes; RequestError when it cannot or must not be."""
+    width, height = header_size(data)
+    if width * height > max_pixels:
+        raise RequestError(413, f"image of {width}x{height} = {width * height:,} pixels is over the server's limit "
+                                f"of {max_pixels:,} pixels (serve --max-pixels); refused before decoding")
+    try:
+        return image_codec.decode_encoded(np.frombuffer(data, np.uint8), "the uploaded file")
+    except image_codec.ImageDecodeError as exc:
+        raise RequestError(400, str(exc)) from None
