@@ -19,8 +19,13 @@ class RequestError(ValueError):
         self.status = status
 
 
-def header_size(data: bytes) -> tuple[int, int]:
-    """Return (width, height) read from the image header alone; RequestError 400 when it is no image."""
+def _too_large(max_pixels: int) -> str:
+    """Return the reason given for an image over the pixel limit."""
+    return f"over the server's limit of {max_pixels:,} pixels (serve --max-pixels); refused before decoding"
+
+
+def header_size(data: bytes, max_pixels: int) -> tuple[int, int]:
+    """Return (width, height) read from the image header alone; RequestError when it is no image or too large."""
     if not data:
         raise RequestError(400, "the uploaded file is empty")
     try:
@@ -29,7 +34,7 @@ def header_size(data: bytes) -> tuple[int, int]:
             with Image.open(io.BytesIO(data)) as image:  # reads the header only
                 return image.size
     except Image.DecompressionBombError as exc:
-        raise RequestError(413, f"image too large: {exc}") from None
+        raise RequestError(413, f"{_too_large(max_pixels)}: {exc}") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise RequestError(400, f"the uploaded file ({len(data)} bytes) is not an image in a format the server "
                                 f"reads (PNG, JPEG, TIFF, BMP, WebP, ...): {exc}") from None
@@ -37,10 +42,9 @@ def header_size(data: bytes) -> tuple[int, int]:
 
 def decode_upload(data: bytes, max_pixels: int) -> tuple[np.ndarray, str]:
     """Return ((H, W[, C]) pixels, encoding) of uploaded image bytes; RequestError when it cannot or must not be."""
-    width, height = header_size(data)
+    width, height = header_size(data, max_pixels)
     if width * height > max_pixels:
-        raise RequestError(413, f"image of {width}x{height} = {width * height:,} pixels is over the server's limit "
-                                f"of {max_pixels:,} pixels (serve --max-pixels); refused before decoding")
+        raise RequestError(413, f"image of {width}x{height} = {width * height:,} pixels: {_too_large(max_pixels)}")
     try:
         return image_codec.decode_encoded(np.frombuffer(data, np.uint8), "the uploaded file")
     except image_codec.ImageDecodeError as exc:
