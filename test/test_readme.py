@@ -82,3 +82,40 @@ def test_offline_commands_with_the_demo_weights_run_and_say_synthetic(tmp_path, 
         assert main([*shlex.split(line)[1:], "--input-size", "70"]) == 0, line
         assert "SYNTHETIC WEIGHTS: synthetic_vits.safetensors holds random weights" in capsys.readouterr().err
     assert Path("results/kitchen_depth.tiff").is_file() and Path("processed_bag/metadata.yaml").is_file()
+
+
+def test_readme_serve_examples_run(tmp_path):
+    """The serve line with the synthetic weights and a small input size, then its Python and curl examples."""
+    pytest.importorskip("gradio_client", reason="the serve extra is not installed (requirements-serve.txt)")
+    import subprocess
+    import sys
+
+    from serve_helpers import Server, scene_png
+
+    from depth_anything_ros.models.synthetic_weights import write_synthetic_checkpoint
+
+    text = section("Serve depth over HTTP")
+    argv = shlex.split(next(line for line in CLI_LINES if " serve " in line))[2:]
+    options = [a for i, a in enumerate(argv) if a != "--checkpoint" and (i == 0 or argv[i - 1] != "--checkpoint")]
+    checkpoint = write_synthetic_checkpoint(tmp_path / "synthetic_vits.safetensors", "vits", seed=0)
+    for name in ("scene1.png", "frame.png"):
+        (tmp_path / name).write_bytes(scene_png())
+    server = Server(checkpoint, *options)
+    try:
+        address = server.url.rstrip("/")
+        python = re.search(r"```python\n(.*?)```", text, flags=re.DOTALL).group(1)
+        result = subprocess.run([sys.executable, "-c", python.replace("http://127.0.0.1:7860", address)],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert "'valid_fraction'" in result.stdout and "fov given" in result.stdout
+        curls = [line for block in re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)
+                 for line in block.splitlines() if line.startswith("curl ")]
+        assert len(curls) == 3
+        for line in curls:
+            result = subprocess.run(shlex.split(line.replace("http://127.0.0.1:7860", address)), cwd=tmp_path,
+                                    capture_output=True, text=True, timeout=300)
+            assert result.returncode == 0, (line, result.stderr)
+        assert cv2.imread(str(tmp_path / "frame_depth.tiff"), cv2.IMREAD_UNCHANGED).dtype == np.float32
+        assert '"status":"ok"' in result.stdout
+    finally:
+        server.stop()

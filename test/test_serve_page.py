@@ -13,10 +13,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from serve_helpers import MODEL, REPO_ROOT, Server, scene_png
 
 from depth_anything_ros.cli import main
 from depth_anything_ros.models.synthetic_weights import write_synthetic_checkpoint
+
+pytest.importorskip("playwright", reason="the test requirements are not installed (requirements-dev.txt)")
+from serve_helpers import MODEL, REPO_ROOT, Server, scene_png  # noqa: E402 - after the skip: .venv-jazzy has none
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package chromium (.ci/run installs it)
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
