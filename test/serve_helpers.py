@@ -1,4 +1,4 @@
-"""A `depth-anything-ros serve` subprocess on a free loopback port, for the server's tests and benchmark."""
+"""A `depth-anything-ros serve` subprocess on a free loopback port, for the server's tests and benchmarks/serve.py."""
 
 import os
 import re
@@ -37,13 +37,14 @@ def scene_png(width: int = 64, height: int = 48, seed: int = 7) -> bytes:
 class Server:
     """`depth-anything-ros serve CHECKPOINT ...` in its own process; `url` once GET /v1/health answers."""
 
-    def __init__(self, checkpoint: Path, *extra: str, host: str = "127.0.0.1", auth: tuple[str, str] | None = None):
+    def __init__(self, checkpoint: Path, *extra: str, host: str = "127.0.0.1", auth: tuple[str, str] | None = None,
+                 model: list[str] = MODEL, env: dict[str, str] | None = None):
         self.port = free_port()
         self.auth = auth
         self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"serve-{self.port}.log"
-        argv = [sys.executable, "-m", "depth_anything_ros.cli", "serve", "--checkpoint", str(checkpoint), *MODEL,
+        argv = [sys.executable, "-m", "depth_anything_ros.cli", "serve", "--checkpoint", str(checkpoint), *model,
                 "--host", host, "--port", str(self.port), *extra]
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
         with self.log.open("w") as log:
             self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
         self.url = f"http://127.0.0.1:{self.port}/"
