@@ -290,14 +290,6 @@ def test_auth_guards_page_apis_and_routes(checkpoint, scene):
         srv.stop()
 
 
-@pytest.mark.parametrize("argv, words", [(["--auth", "robot"], "--auth must be USER:PASS"),
-                                         (["--checkpoint", "nope.pth"], "nope.pth")])
-def test_serve_usage_errors_are_one_line(argv, words, capsys):
-    assert main(["serve", *argv]) == 2
-    err = capsys.readouterr().err
-    assert words in err and len(err.strip().splitlines()) == 1, err
-
-
 def test_json_summary_is_json(server):
     summary = json.loads(server.depth(GOOD, format="json").content)
     assert set(summary) == {"model", "image", "intrinsics", "depth_m", "cloud_points", "timings_ms"}

@@ -46,18 +46,19 @@ def serve(args: argparse.Namespace) -> int:
     """Serve until interrupted; the temporary folder of uploads and outputs is removed at exit."""
     auth = parse_auth(args.auth)
     options = replace(frame_options(args), cloud_organized=False)  # as estimate: the PLY holds valid points only
+    estimator = make_estimator(args)
     with tempfile.TemporaryDirectory(prefix="depth-anything-serve-") as folder:
         os.environ["GRADIO_TEMP_DIR"] = str(Path(folder) / "gradio")  # read when gradio is imported, below
         os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
         tempfile.tempdir = folder  # multipart uploads of /v1/depth spool here too
         try:
-            return _serve(args, auth, options, Path(folder))
+            return _serve(args, auth, options, estimator, Path(folder))
         finally:
             tempfile.tempdir = None
 
 
-def _serve(args: argparse.Namespace, auth: tuple[str, str] | None, options, folder: Path) -> int:
-    """Load the model, build the app and run it."""
+def _serve(args: argparse.Namespace, auth: tuple[str, str] | None, options, estimator, folder: Path) -> int:
+    """Build the app around the loaded model and run it."""
     import gradio as gr
     import uvicorn
     from fastapi import FastAPI
@@ -67,7 +68,6 @@ def _serve(args: argparse.Namespace, auth: tuple[str, str] | None, options, fold
     from depth_anything_ros.server import http, page
     from depth_anything_ros.server.service import DepthService
 
-    estimator = make_estimator(args)
     model = model_provenance(estimator, args.checkpoint)
     model["file"] = model.pop("path")  # gradio_client would take a JSON object with a "path" for a file to fetch
     model["licence"] = licence(args.checkpoint, model["synthetic"])
