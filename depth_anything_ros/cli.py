@@ -1,4 +1,4 @@
-"""The `depth-anything-ros` command: `estimate` on image files, `bag ...` tools and the `demo` job.
+"""The `depth-anything-ros` command: `estimate` on image files, `bag ...` tools, `train`, `serve` and the `demo` job.
 
 Each subcommand module adds its parser in `register(subparsers)` and sets `func=handler`, where
 `handler(args) -> int` returns the exit code. `CommandError`, `CheckpointError`, `BagError`, `ValueError`
@@ -37,9 +37,9 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of every subcommand."""
     parser = Parser(
-        prog=PROG, description="Depth-Anything-V2 metric depth for ROS 2: images, rosbags and the demo job. Flags "
-                               "mean the same in every subcommand: --model-max-depth is the model's metric head "
-                               "scale, --cloud-min-depth/--cloud-max-depth bound point clouds, "
+        prog=PROG, description="Depth-Anything-V2 metric depth for ROS 2: images, rosbags, a web server and the demo "
+                               "job. Flags mean the same in every subcommand: --model-max-depth is the model's metric "
+                               "head scale, --cloud-min-depth/--cloud-max-depth bound point clouds, "
                                "--gt-min-depth/--gt-max-depth the ground truth bag evaluate counts.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _register_estimate(subparsers)
