@@ -160,6 +160,8 @@ BAD = {
     "empty file": ({}, b"", 400, "empty"),
     "truncated PNG": ({}, GOOD[:len(GOOD) // 2], 400, "corrupt"),
     "1x384 image": ({}, encoded(np.zeros((1, 384, 3), np.uint8)), 422, "too small"),
+    "7000x7000, over --max-pixels": ({}, png_header_only(7000, 7000), 413, "7000x7000 = 49,000,000 pixels: over "
+                                                                            "the server's limit of 40,000,000"),
     "bomb 100000x100000": ({}, png_header_only(100_000, 100_000), 413, "refused before decoding"),
     "fx not a number": ({"fx": "abc", "fy": "1", "cx": "1", "cy": "1"}, GOOD, 400, "fx: expected a number"),
     "negative fx": ({"fx": "-5", "fy": "5", "cx": "1", "cy": "1"}, GOOD, 400, "invalid intrinsics"),

@@ -28,16 +28,20 @@ def header_size(data: bytes, max_pixels: int) -> tuple[int, int]:
     """Return (width, height) read from the image header alone; RequestError when it is no image or too large."""
     if not data:
         raise RequestError(400, "the uploaded file is empty")
+    what = (f"the uploaded file ({len(data)} bytes) is not an image in a format the server reads (PNG, JPEG, TIFF, "
+            "BMP, WebP, ...)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit applies, below
             with Image.open(io.BytesIO(data)) as image:  # reads the header only
                 return image.size
-    except Image.DecompressionBombError as exc:
-        raise RequestError(413, f"{_too_large(max_pixels)}: {exc}") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise RequestError(400, f"the uploaded file ({len(data)} bytes) is not an image in a format the server "
-                                f"reads (PNG, JPEG, TIFF, BMP, WebP, ...): {exc}") from None
+    except Image.DecompressionBombError:
+        raise RequestError(413, f"image header claims more than {2 * Image.MAX_IMAGE_PIXELS:,} pixels: "
+                                f"{_too_large(max_pixels)}") from None
+    except UnidentifiedImageError:
+        raise RequestError(400, what) from None
+    except (OSError, ValueError, SyntaxError) as exc:  # a header PIL recognises but cannot read
+        raise RequestError(400, f"{what}: {exc}") from None
 
 
 def decode_upload(data: bytes, max_pixels: int) -> tuple[np.ndarray, str]:
