@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -19,6 +21,8 @@ ESTIMATE_DOC = ("Metric depth of an image with optional intrinsics (fx fy cx cy 
                 "field of view in degrees; neither: 60 degrees), colormap and cloud depth limits in metres (0: none); "
                 "out: float32 TIFF (metres), 16-bit PNG (millimetres, 0 = invalid), PLY point cloud, preview PNG "
                 "(image, colourised depth, colour bar in metres) and a JSON summary.")
+# a request's output folder (the page links to it) is removed after this, as Gradio's delete_cache does with its files
+KEEP_OUTPUTS_S = 1800
 SUFFIXES = {"depth": "_depth.tiff", "depth_mm": "_depth_mm.png", "ply": ".ply", "preview": "_preview.png"}
 
 
@@ -57,6 +61,10 @@ class Page:
             outcome = self.service.run(Path(image).read_bytes(), params)
         except RequestError as exc:
             raise gr.Error(str(exc)) from None
+        cutoff = time.time() - KEEP_OUTPUTS_S
+        for old in self.outputs.glob("*"):
+            if old.stat().st_mtime < cutoff:
+                shutil.rmtree(old, ignore_errors=True)
         folder = self.outputs / uuid.uuid4().hex
         folder.mkdir(parents=True)
         return outcome, folder
@@ -107,7 +115,7 @@ def _header(model: dict) -> str:
 def build(service: DepthService, outputs: Path) -> gr.Blocks:
     """Return the page; its events give the APIs /on_submit and /estimate (and a private one for the page)."""
     page = Page(service, outputs)
-    with gr.Blocks(title="depth_anything_ros: metric depth", delete_cache=(600, 1800)) as blocks:
+    with gr.Blocks(title="depth_anything_ros: metric depth", delete_cache=(600, KEEP_OUTPUTS_S)) as blocks:
         gr.Markdown(_header(service.model))
         with gr.Row():
             image = gr.Image(label="Input image", type="filepath", image_mode=None, sources=["upload", "clipboard"],
