@@ -23,7 +23,7 @@ def register(subparsers) -> None:
                     "/estimate for gradio_client, POST /v1/depth (multipart field 'image'; ?format=tiff|npy|png16|"
                     "ply|json) and GET /v1/health. Frames go through the same pipeline as estimate: the same image "
                     "and options give the same depth. Needs the serve extra (pip install .[serve]).")
-    cli_options.add_model_options(p)
+    cli_options.add_model_options(p, batch=False)
     cli_options.add_frame_options(p, cloud_layout=False)
     net = p.add_argument_group("server")
     net.add_argument("--host", default="127.0.0.1",
