@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 import uuid
@@ -63,8 +64,9 @@ class Page:
             raise gr.Error(str(exc)) from None
         cutoff = time.time() - KEEP_OUTPUTS_S
         for old in self.outputs.glob("*"):
-            if old.stat().st_mtime < cutoff:
-                shutil.rmtree(old, ignore_errors=True)
+            with contextlib.suppress(FileNotFoundError):  # another request's sweep may have removed it
+                if old.stat().st_mtime < cutoff:
+                    shutil.rmtree(old, ignore_errors=True)
         folder = self.outputs / uuid.uuid4().hex
         folder.mkdir(parents=True)
         return outcome, folder
