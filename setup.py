@@ -23,6 +23,8 @@ setup(
     # equal).
     install_requires=["setuptools", "numpy", "torch>=2.3", "safetensors", "huggingface_hub", "rosbags", "matplotlib",
                       "pyyaml"],
+    # `depth-anything-ros serve` only: pip install .[serve] (requirements-serve.txt pins the tested versions)
+    extras_require={"serve": ["gradio>=6.31,<7", "gradio-client>=2.7,<3"]},
     zip_safe=True,
     maintainer="depth_anything_ros maintainers",
     maintainer_email="maintainers@depth-anything-ros.invalid",

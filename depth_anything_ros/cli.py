@@ -1,4 +1,4 @@
-"""The `depth-anything-ros` command: `estimate` on image files, `bag ...` tools and the `demo` job.
+"""The `depth-anything-ros` command: `estimate` on image files, `bag ...` tools, `train`, `serve` and the `demo` job.
 
 Each subcommand module adds its parser in `register(subparsers)` and sets `func=handler`, where
 `handler(args) -> int` returns the exit code. `CommandError`, `CheckpointError`, `BagError`, `ValueError`
@@ -18,6 +18,7 @@ from depth_anything_ros.bag import demo as bag_demo
 from depth_anything_ros.bag.bagfile import BagError
 from depth_anything_ros.cli_options import DEFAULT_FOV_DEG, PROG, CommandError
 from depth_anything_ros.models.checkpoint_io import CheckpointError
+from depth_anything_ros.server import commands as server_commands
 from depth_anything_ros.train import options as train_options
 
 # flags of earlier versions -> the flags that took over their meanings (one flag, one meaning in every subcommand)
@@ -36,15 +37,16 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of every subcommand."""
     parser = Parser(
-        prog=PROG, description="Depth-Anything-V2 metric depth for ROS 2: images, rosbags and the demo job. Flags "
-                               "mean the same in every subcommand: --model-max-depth is the model's metric head "
-                               "scale, --cloud-min-depth/--cloud-max-depth bound point clouds, "
+        prog=PROG, description="Depth-Anything-V2 metric depth for ROS 2: images, rosbags, a web server and the demo "
+                               "job. Flags mean the same in every subcommand: --model-max-depth is the model's metric "
+                               "head scale, --cloud-min-depth/--cloud-max-depth bound point clouds, "
                                "--gt-min-depth/--gt-max-depth the ground truth bag evaluate counts.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _register_estimate(subparsers)
     bag_commands.register(subparsers)
     train_options.register(subparsers)
     bag_demo.register(subparsers)
+    server_commands.register(subparsers)
     return parser
 
 

@@ -65,10 +65,11 @@ def input_size(text: str) -> int:
                                          f"expected an integer, got {text!r}") from None
 
 
-def add_model_options(p: argparse.ArgumentParser, inference: bool = True) -> None:
-    """Options that pick and place the model (shared by estimate, process, evaluate, demo and train).
+def add_model_options(p: argparse.ArgumentParser, inference: bool = True, batch: bool = True) -> None:
+    """Options that pick and place the model (shared by estimate, process, evaluate, demo, train and serve).
 
-    `inference` False (train) leaves out --compile and --batch, which only apply to running the model.
+    `inference` False (train) leaves out --compile and --batch, which only apply to running the model; `batch` False
+    (serve: one request per forward pass) leaves out --batch.
     """
     from depth_anything_ros.models.input_size import INPUT_SIZE_RULE
     from depth_anything_ros.models.variants import CHECKPOINTS, RELATIVE
@@ -101,8 +102,9 @@ def add_model_options(p: argparse.ArgumentParser, inference: bool = True) -> Non
     g.add_argument("--compile", default="auto", choices=("auto", "on", "off"),
                    help="torch.compile the network; auto: on for CUDA, off for CPU. Each new image size or batch "
                         "size compiles once (can take minutes), so use off for a few images of many sizes")
-    g.add_argument("--batch", type=number(int, 1), default=1, metavar="N",
-                   help="frames per forward pass (default 1); larger batches help on a GPU")
+    if batch:
+        g.add_argument("--batch", type=number(int, 1), default=1, metavar="N",
+                       help="frames per forward pass (default 1); larger batches help on a GPU")
     g.add_argument("--sky", default="invalid", choices=("invalid", "official_fill"),
                    help="da3metric-large only: sky pixels are invalid, NaN (default), or get the official fill "
                         "(0.99-quantile of the other pixels' depth)")

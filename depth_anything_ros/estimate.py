@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from collections import Counter
@@ -15,37 +14,19 @@ import numpy as np
 
 from depth_anything_ros.cli_options import DEFAULT_FOV_DEG, PROG, CommandError, frame_options, make_estimator
 from depth_anything_ros.frame import image_codec
-from depth_anything_ros.frame.camera import CameraInfo
+from depth_anything_ros.frame.camera import IntrinsicsError, user_camera
 from depth_anything_ros.frame.colorize import colormap_lut
-from depth_anything_ros.frame.files import (
-    write_depth_npy,
-    write_depth_png_mm,
-    write_depth_tiff,
-    write_ply,
-    write_preview_png,
-)
-from depth_anything_ros.frame.geometry import points_from_cloud
+from depth_anything_ros.frame.files import result_files, write_file
 from depth_anything_ros.frame.pipeline import FrameInput, FramePipeline
 from depth_anything_ros.frame.provenance import model_label, model_provenance
 
 
 def _camera_info_source(args: argparse.Namespace):
     """Return a function (width, height) -> camera.CameraInfo from the intrinsics options, or raise CommandError."""
-    explicit = {name: getattr(args, name) for name in ("fx", "fy", "cx", "cy")}
-    given = [name for name, value in explicit.items() if value is not None]
-    if given and args.fov is not None:
-        raise CommandError("give either --fx --fy --cx --cy or --fov, not both")
-    if given:
-        if len(given) < 4:
-            missing = " ".join(f"--{name}" for name in explicit if explicit[name] is None)
-            raise CommandError(f"incomplete intrinsics: also give {missing}")
-        if not all(math.isfinite(value) for value in explicit.values()) or explicit["fx"] <= 0 or explicit["fy"] <= 0:
-            raise CommandError(f"invalid intrinsics: need fx, fy > 0 and finite cx, cy, got {explicit}")
-        return lambda width, height: CameraInfo.pinhole(width, height, **explicit)
-    fov = DEFAULT_FOV_DEG if args.fov is None else args.fov
-    if not 0.0 < fov < 180.0:
-        raise CommandError(f"invalid --fov {fov:g}: the horizontal field of view must be between 0 and 180 degrees")
-    return lambda width, height: CameraInfo.from_fov(width, height, fov)
+    try:
+        return user_camera(args.fx, args.fy, args.cx, args.cy, args.fov, DEFAULT_FOV_DEG)[0]
+    except IntrinsicsError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def output_names(paths: list[Path]) -> list[str]:
@@ -164,13 +145,12 @@ def _write_outputs(args: argparse.Namespace, path: Path, name: str, result, lut,
     """Write the depth file, the millimetre PNG, the preview (its footer names `model`) and the PLY of one image."""
     depth, cloud = result.depth, result.cloud
     height, width = depth.shape
-    points, colors = points_from_cloud(cloud.data, cloud.height, cloud.width, cloud.point_step, cloud.fields)
-    outputs = [args.out / f"{name}_depth.{args.format}", args.out / f"{name}_depth_mm.png",
-               args.out / f"{name}_preview.png", args.out / f"{name}.ply"]
-    (write_depth_tiff if args.format == "tiff" else write_depth_npy)(outputs[0], depth)
-    write_depth_png_mm(outputs[1], depth)
-    write_preview_png(outputs[2], result.rgb, depth, lut, *colour_range, model_label(model), model["synthetic"])
-    write_ply(outputs[3], points.reshape(-1, 3), None if colors is None else colors.reshape(-1, 3))
+    files = result_files(result, lut, colour_range, args.format, model=model_label(model),
+                         synthetic=model["synthetic"])
+    outputs = {"depth": args.out / f"{name}_depth.{args.format}", "depth_mm": args.out / f"{name}_depth_mm.png",
+               "preview": args.out / f"{name}_preview.png", "ply": args.out / f"{name}.ply"}
+    for key, output in outputs.items():
+        write_file(output, files[key])
     valid = depth[np.isfinite(depth) & (depth > 0)]
     summary = f"depth {valid.min():.2f}-{valid.max():.2f} m" if valid.size else "no valid depth"
-    print(f"{path}: {width}x{height}, {summary}, {cloud.width} points -> {', '.join(str(p) for p in outputs)}")
+    print(f"{path}: {width}x{height}, {summary}, {cloud.width} points -> {', '.join(map(str, outputs.values()))}")

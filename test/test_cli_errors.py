@@ -160,6 +160,12 @@ IN_PROCESS_CASES = [
     ("train --resume {missing}", "no run.json there"),
     ("train {bag} --gt-topic /camera/depth_gt --out {out} --steps 5 --epochs 2", "give --steps 5 or --epochs 2, not"),
     ("train {bag} --resume {bag}", "give no BAG, --gt-topic or --out with it"),
+    ("serve --port 0", "argument --port: expected an integer at least 1 and at most 65535"),
+    ("serve --queue-size 0", "argument --queue-size"),
+    ("serve --auth robot", "--auth must be USER:PASS"),
+    ("serve --colormap trubo " + MODEL, "did you mean 'turbo'?"),
+    ("serve --checkpoint relative-vits", "relative model"),
+    ("serve --checkpoint {missing}.pth", "checkpoint file not found"),
 ]
 
 

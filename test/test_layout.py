@@ -19,6 +19,7 @@ FORBIDDEN = {
     "ros": ("bag", "train", "cli", "cli_options", "estimate"),
     "bag": ("ros", "train", "cli", "estimate"),
     "train": ("ros", "cli", "estimate"),
+    "server": ("ros", "bag", "train", "cli", "estimate"),
 }
 MAX_MODULE_LINES = 400
 
@@ -153,7 +154,8 @@ def test_unknown_public_name_is_an_attribute_error():
 
 @pytest.mark.parametrize("argv", [["--help"], ["bag", "--help"], ["bag", "record", "--help"], ["bag", "play", "--help"],
                                   ["bag", "sample", "--help"], ["bag", "process", "--help"], ["estimate", "--help"],
-                                  ["train", "--help"], ["demo", "--help"]])
+                                  ["train", "--help"], ["demo", "--help"],
+                                  ["serve", "--help"]])
 def test_help_imports_neither_torch_nor_rclpy(argv):
     code = ("import sys\nfrom depth_anything_ros.cli import main\n"
             f"try:\n    main({argv!r})\nexcept SystemExit as exc:\n    code = exc.code\n"

@@ -49,6 +49,7 @@ OVERRIDES = {
     "bag evaluate": [],
     "train": [*MODEL, "--input-size", "28", "--steps", "3"],
     "--help": [],
+    "serve": [],  # not walked: test_readme_serve_examples_run
 }
 # the Makefile's demo recipe after `setup` (test_quick_start_is_what_the_makefile_and_ci_run checks it)
 MAKE_DEMO = f".venv/bin/{PROG} demo"
@@ -69,6 +70,13 @@ RUN_ELSEWHERE = {  # README command -> what runs it instead of the walk
     "camera_info:=/camera/camera_info": "test_node_graph.py: the node's entry point, remapped image and camera_info",
     "ros2 launch depth_anything_ros depth_anything.launch.py camera:=camera image:=image_raw model:=hypersim-vits "
     "rviz:=true": "test_launch_files.py::test_the_command_launch_runs_starts_the_node",
+    # a server runs until stopped: test_readme_serve_examples_run starts it and runs the examples against it
+    "depth-anything-ros serve --checkpoint hypersim-vits": "test_readme_serve_examples_run",
+    "curl -fsS -F image=@frame.png http://127.0.0.1:7860/v1/depth -o frame_depth.tiff":
+        "test_readme_serve_examples_run",
+    'curl -fsS -F image=@frame.png "http://127.0.0.1:7860/v1/depth?format=json&fov=70"':
+        "test_readme_serve_examples_run",
+    "curl -fsS http://127.0.0.1:7860/v1/health": "test_readme_serve_examples_run",
 }
 
 
@@ -79,7 +87,8 @@ def subcommand(argv: list[str]) -> str:
 
 def walked(command: str) -> bool:
     """Whether the walk runs a README command."""
-    return command in ("make demo", "source .venv/bin/activate") or command.startswith(f"{PROG} ")
+    return command in ("make demo", "source .venv/bin/activate") or (command.startswith(f"{PROG} ")
+                                                                       and command not in RUN_ELSEWHERE)
 
 
 def test_every_readme_command_is_walked_or_run_elsewhere():
@@ -167,3 +176,39 @@ def test_variant_table_matches_variants_module():
 
 def test_download_command_is_the_one_errors_print():
     assert CHECKPOINTS["hypersim-vits"].download_command() in COMMANDS
+
+
+def test_readme_serve_examples_run(tmp_path):
+    """The serve line with the synthetic weights and a small input size, then its Python and curl examples."""
+    pytest.importorskip("gradio_client", reason="the serve extra is not installed (requirements-serve.txt)")
+    import cv2
+    import numpy as np
+    from serve_helpers import Server, scene_png
+
+    from depth_anything_ros.models.synthetic_weights import write_synthetic_checkpoint
+
+    text = README[README.index("## Serve depth over HTTP"):README.index("## Use with Nav2")]
+    (line,) = [c for c in COMMANDS if c.startswith(f"{PROG} serve ")]
+    argv = shlex.split(line)[2:]
+    options = [a for i, a in enumerate(argv) if a != "--checkpoint" and (i == 0 or argv[i - 1] != "--checkpoint")]
+    checkpoint = write_synthetic_checkpoint(tmp_path / "synthetic_vits.safetensors", "vits", seed=0)
+    for name in ("scene1.png", "frame.png"):
+        (tmp_path / name).write_bytes(scene_png())
+    server = Server(checkpoint, *options)
+    try:
+        address = server.url.rstrip("/")
+        python = re.search(r"```python\n(.*?)```", text, flags=re.DOTALL).group(1)
+        result = subprocess.run([sys.executable, "-c", python.replace("http://127.0.0.1:7860", address)],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert "'valid_fraction'" in result.stdout and "fov given" in result.stdout
+        curls = [c for c in bash_commands(text) if c.startswith("curl ")]
+        assert len(curls) == 3 and all(c in RUN_ELSEWHERE for c in curls)
+        for command in curls:
+            result = subprocess.run(shlex.split(command.replace("http://127.0.0.1:7860", address)), cwd=tmp_path,
+                                    capture_output=True, text=True, timeout=300)
+            assert result.returncode == 0, (command, result.stderr)
+        assert cv2.imread(str(tmp_path / "frame_depth.tiff"), cv2.IMREAD_UNCHANGED).dtype == np.float32
+        assert '"status":"ok"' in result.stdout
+    finally:
+        server.stop()

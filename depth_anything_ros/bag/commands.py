@@ -13,8 +13,8 @@ from pathlib import Path
 from depth_anything_ros.bag.bagfile import STORAGES, BagError, check_bag, check_namespace
 from depth_anything_ros.cli_options import (
     add_frame_options,
-    add_nav_options,
     add_model_options,
+    add_nav_options,
     check_checkpoint_name,
     frame_options,
     make_estimator,

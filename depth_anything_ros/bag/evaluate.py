@@ -31,7 +31,6 @@ from depth_anything_ros.frame.metrics import (
 from depth_anything_ros.frame.pipeline import FrameInput, FrameOptions, FramePipeline, rgb8_of_message
 from depth_anything_ros.frame.provenance import model_label, model_provenance, package_version
 
-
 CONFIDENCE_PIXELS = 20_000  # valid pixels a frame sampled for the error-by-confidence table
 
 

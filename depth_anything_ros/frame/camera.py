@@ -240,3 +240,29 @@ def _int(msg, name: str, default: int | None = None) -> int:
     except (TypeError, ValueError):
         raise IntrinsicsError(f'camera_info {name} must be an integer, got {value!r}') from None
 
+
+
+def user_camera(fx: float | None, fy: float | None, cx: float | None, cy: float | None, fov: float | None,
+                default_fov: float, prefix: str = '--'):
+    """Return (function (width, height) -> CameraInfo, where the intrinsics come from) for user-given intrinsics.
+
+    All of fx fy cx cy (pixels), or fov (horizontal degrees), or neither (default_fov); IntrinsicsError otherwise,
+    naming the options as `prefix` + name (the command line's --fx, a request's fx).
+    """
+    explicit = {'fx': fx, 'fy': fy, 'cx': cx, 'cy': cy}
+    given = [name for name, value in explicit.items() if value is not None]
+    if given and fov is not None:
+        raise IntrinsicsError(f'give either {" ".join(prefix + n for n in explicit)} or {prefix}fov, not both')
+    if given:
+        if len(given) < 4:
+            missing = ' '.join(f'{prefix}{name}' for name, value in explicit.items() if value is None)
+            raise IntrinsicsError(f'incomplete intrinsics: also give {missing}')
+        if not all(math.isfinite(value) for value in explicit.values()) or fx <= 0 or fy <= 0:
+            raise IntrinsicsError(f'invalid intrinsics: need fx, fy > 0 and finite cx, cy, got {explicit}')
+        return (lambda width, height: CameraInfo.pinhole(width, height, fx, fy, cx, cy)), 'fx fy cx cy given'
+    source = f'{prefix}fov given' if fov is not None else f'no intrinsics given: {prefix}fov {default_fov:g} assumed'
+    fov = default_fov if fov is None else fov
+    if not 0.0 < fov < 180.0:
+        raise IntrinsicsError(f'invalid {prefix}fov {fov:g}: the horizontal field of view must be between 0 and 180 '
+                              'degrees')
+    return (lambda width, height: CameraInfo.from_fov(width, height, fov)), source

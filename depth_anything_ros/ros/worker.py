@@ -12,8 +12,8 @@ import time
 
 from rclpy.time import Time
 
-from depth_anything_ros.frame.image_codec import ImageDecodeError
 from depth_anything_ros.frame.frame_io import INTRINSIC_OUTPUTS, FrameInput, FrameResult
+from depth_anything_ros.frame.image_codec import ImageDecodeError
 from depth_anything_ros.frame.pipeline import FramePipeline
 from depth_anything_ros.ros import diagnostics as node_diagnostics
 from depth_anything_ros.ros import messages as ros_messages
