@@ -2,13 +2,15 @@
 
 Each row is one `depth-anything-ros train` run on the same synthetic sample bag and synthetic vits weights: one
 process with `--grad-accum N` (the same global steps) and N processes under torchrun, gloo on the CPU or NCCL on
-CUDA. The figures come from the run's own metrics.json. On a 2-core CPU two processes cannot be faster than one:
-the point there is that the launch works; a machine with N GPUs measures the speed-up.
+CUDA. The figures come from the run's own metrics.json. torchrun gives each worker one CPU thread
+(OMP_NUM_THREADS=1), so the one-process run gets N threads: the same CPU threads in both rows. On a 2-core CPU two
+processes cannot be faster than one: the point there is that the launch works; N GPUs measure the speed-up.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,7 +31,8 @@ def _run(out: Path, bag: Path, checkpoint: Path, processes: int, args) -> dict:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
                    "-m", "depth_anything_ros.cli", *train]
     started = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=common.REPO_ROOT)
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.processes if processes == 1 else 1)}
+    result = subprocess.run(command, capture_output=True, text=True, cwd=common.REPO_ROOT, env=env)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-3000:]}")
     metrics = json.loads((out / "metrics.json").read_text())
