@@ -108,7 +108,7 @@ PLAN=(
     "model_only_compiled_fp16|100|$MODEL --precisions ${FP16:-none} --resolutions 640x480 --batches 1 $COMPILE_ON"
     "model_only_compiled_fp32|100|$MODEL --precisions fp32 --resolutions 640x480 --batches 1 $COMPILE_ON"
 )
-# The second check (GPU issue 2): what landed after the first plan was written. Temporal models, ONNX Runtime
+# The second check (GPU issue 2): what landed after the first plan was written. Temporal models and ONNX Runtime
 # providers are not in the package yet, and the server's dependencies (gradio, 78 MB of wheels) do not fit the carry.
 if [ "$PLAN_NUMBER" = 2 ]; then
     PLAN=(

@@ -77,6 +77,9 @@ RUN_ELSEWHERE = {  # README command -> what runs it instead of the walk
     'curl -fsS -F image=@frame.png "http://127.0.0.1:7860/v1/depth?format=json&fov=70"':
         "test_readme_serve_examples_run",
     "curl -fsS http://127.0.0.1:7860/v1/health": "test_readme_serve_examples_run",
+    "torchrun --standalone --nproc_per_node=2 --no-python depth-anything-ros train output/sample_bag --gt-topic "
+    "/camera/depth_gt_mm --checkpoint hypersim-vits --out output/runs/two --steps 30":
+        "test_train_distributed.py::test_two_processes_equal_one_process_accumulating_two (README_TORCHRUN)",
 }
 
 

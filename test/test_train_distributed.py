@@ -7,6 +7,7 @@ the init path torchrun and accelerate use, so that each process's own output can
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -28,6 +29,9 @@ CLI = [sys.executable, "-m", "depth_anything_ros.cli"]
 # Measured on this machine: the largest weight difference was 3.2e-6 after 10 steps (DDP sums the two gradients in
 # another order than one process accumulating them); 1e-5 after 3 steps leaves room for other CPUs.
 WEIGHT_TOLERANCE = 1e-5
+# the README's data-parallel line, run here with the synthetic checkpoint, small sizes and 3 steps
+README_TORCHRUN = ("torchrun --standalone --nproc_per_node=2 --no-python depth-anything-ros train output/sample_bag "
+                   "--gt-topic /camera/depth_gt_mm --checkpoint hypersim-vits --out output/runs/two --steps 30")
 
 
 def free_port() -> int:
@@ -81,15 +85,22 @@ def runs(inputs, tmp_path_factory):
     single, double = root / "single", root / "double"
     assert main(train_args(inputs, single, "--batch-size", "1", "--grad-accum", "2", "--steps", "3",
                            "--val-every", "3")) == 0
-    # docs/training.md's form: torchrun --standalone --nproc_per_node=N --no-python depth-anything-ros train ...
-    torchrun, script = Path(sys.executable).with_name("torchrun"), Path(sys.executable).with_name("depth-anything-ros")
-    launcher = [str(torchrun)] if torchrun.exists() else [sys.executable, "-m", "torch.distributed.run"]
-    program = ["--no-python", str(script)] if script.exists() else ["-m", "depth_anything_ros.cli"]
-    launched = subprocess.run([*launcher, "--standalone", "--nproc_per_node=2", *program,
-                               *train_args(inputs, double, "--batch-size", "1", "--steps", "3", "--val-every", "3")],
-                              capture_output=True, text=True, timeout=600)
+    argv = shlex.split(README_TORCHRUN)
+    assert argv[:5] == ["torchrun", "--standalone", "--nproc_per_node=2", "--no-python", "depth-anything-ros"]
+    bag, checkpoint = inputs
+    argv[0], argv[4] = str(Path(sys.executable).with_name("torchrun")), str(Path(sys.executable).with_name(argv[4]))
+    for flag, value in (("--checkpoint", checkpoint), ("--out", double), ("--steps", 3)):
+        argv[argv.index(flag) + 1] = str(value)
+    argv[argv.index("output/sample_bag")] = str(bag)
+    launched = subprocess.run([*argv, *SMALL, "--batch-size", "1", "--val-every", "3"], capture_output=True,
+                              text=True, timeout=600)
     assert launched.returncode == 0, launched.stdout[-3000:] + launched.stderr[-3000:]
     return single, double, launched
+
+
+def test_readme_torchrun_line_is_the_one_run_here():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert README_TORCHRUN in readme.splitlines()
 
 
 def test_two_processes_equal_one_process_accumulating_two(runs):

@@ -83,9 +83,9 @@ def _serve(args: argparse.Namespace, auth: tuple[str, str] | None, options, esti
                         theme=theme, ssr_mode=False, show_error=True)
     url = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/"
     if not is_loopback(args.host):
-        print(banner([f"serving on {args.host}, beyond this machine: whoever reaches port {args.port} can upload",
-                      "images and run the model" + ("" if auth else "; add --auth USER:PASS to require a login"),
-                      "(the default --host 127.0.0.1 keeps it on this machine)"]), file=sys.stderr)
+        print(banner(f"serving on {args.host}, beyond this machine: whoever reaches port {args.port} can upload "
+                     "images and run the model" + ("" if auth else "; add --auth USER:PASS to require a login")
+                     + " (the default --host 127.0.0.1 keeps it on this machine)"), file=sys.stderr)
     print(f"{PROG} serve: {model['checkpoint']} on {url} (page; gradio_client APIs /on_submit and /estimate; "
           f"POST {url}v1/depth; GET {url}v1/health); uploads and outputs in {folder}, removed at exit; Ctrl-C stops",
           file=sys.stderr, flush=True)
