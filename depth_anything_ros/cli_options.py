@@ -228,7 +228,8 @@ def add_nav_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--edge-angle", type=number(float, 0.1, 45.0), default=5.0, metavar="DEG",
                    help="edge filter threshold in degrees (cloud.edge_angle_deg; default 5)")
     g.add_argument("--voxel-size", type=number(float, 0.0, 100.0, unit=" metres"), default=0.0, metavar="M",
-                   help="one point per occupied voxel of this side, needs --unorganized (cloud.voxel_size; 0 = off)")
+                   help="one point per occupied voxel of this side (cloud.voxel_size; 0 = off); the cloud must be "
+                        "unorganized")
     g.add_argument("--cloud-min-confidence", type=number(float, 0.0, 1.0), default=0.0, metavar="C",
                    help="points below this confidence are invalid (cloud.min_confidence; 0 = no gate)")
     g.add_argument("--scan-height", type=number(int, 1, 4096), default=scan.height, metavar="ROWS",

@@ -120,9 +120,12 @@ def test_namespace_rules():
             check_namespace(bad)
     assert output_topics(COLOR_IMAGE) == {"depth": f"{COLOR}/image/depth", "points": f"{COLOR}/image/points",
                                           "camera_info": f"{COLOR}/image/depth/camera_info",
-                                          "colored": f"{COLOR}/image/depth/colored"}
+                                          "colored": f"{COLOR}/image/depth/colored",
+                                          "scan": f"{COLOR}/image/scan",
+                                          "confidence": f"{COLOR}/image/depth/confidence"}
     assert output_topics(COLOR_IMAGE, "/") == {"depth": "/depth", "camera_info": "/depth/camera_info",
-                                               "points": "/points", "colored": "/depth/colored"}
+                                               "points": "/points", "colored": "/depth/colored",
+                                               "scan": "/scan", "confidence": "/depth/confidence"}
 
 
 def test_process_realsense_bag_into_output_namespace(tmp_path, estimator, capsys):
