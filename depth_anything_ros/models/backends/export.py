@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,9 +69,13 @@ def export_onnx(estimator: DepthEstimator, onnx_path: str | Path, image_size: tu
     path = Path(onnx_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints its steps
+    quiet = logging.getLogger("torch.onnx")
+    level, quiet.level = quiet.level, logging.ERROR  # its notes on optional torchvision ops
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():  # the exporter prints its steps
+        warnings.simplefilter("ignore", FutureWarning)
         torch.onnx.export(estimator.model, (probe,), str(path), dynamo=True, opset_version=OPSET,
                           input_names=["image"], output_names=list(outputs), external_data=False, verbose=False)
+    quiet.setLevel(level)
     seconds = time.perf_counter() - start
     source = Path(estimator.checkpoint_path)
     sidecar = Sidecar(family=family, encoder=estimator.encoder,

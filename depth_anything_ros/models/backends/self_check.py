@@ -66,8 +66,8 @@ def reference_estimator(estimator):
                           download=False, sky=estimator.sky if sidecar.family == "da3" else "invalid", **options)
 
 
-def run_self_check(estimator) -> SelfCheck:
-    """Probe the exported estimator and its PyTorch reference with one frame of the export's image size."""
+def run_self_check(estimator, reference=None) -> SelfCheck:
+    """Probe the exported estimator and its PyTorch reference (loaded when None) with one frame of the export's size."""
     width, height = estimator.sidecar.image_size
     image = probe_image(width, height)
     focal = {"focal": (0.8 * width, 0.8 * width)} if estimator.needs_focal else {}
@@ -75,7 +75,7 @@ def run_self_check(estimator) -> SelfCheck:
     candidate = estimator.estimate(image, "rgb8", **focal)
     backend_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    reference = reference_estimator(estimator).estimate(image, "rgb8", **focal)
+    reference = (reference or reference_estimator(estimator)).estimate(image, "rgb8", **focal)
     reference_seconds = time.perf_counter() - start
     max_diff, mean_diff = compare_depth(candidate, reference)
     scale = float(estimator.max_depth)
