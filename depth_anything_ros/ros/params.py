@@ -74,6 +74,19 @@ PARAMS: tuple[ParamSpec, ...] = (
               "torch.compile the network (one graph per input shape, each compile logged) and warm it up at "
               "activation for every camera whose camera_info is known; auto: on for CUDA, off for CPU.",
               choices=("auto", "true", "false"), any_type=True),
+    ParamSpec("model.backend", "torch",
+              "What runs the network: torch, or onnxruntime with model.checkpoint an exported .onnx file "
+              "(depth-anything-ros export; encoder, max depth and input size come from its sidecar). Preprocessing "
+              "and everything after the network are the same code for both (docs/onnx.md).",
+              choices=("torch", "onnxruntime")),
+    ParamSpec("model.providers", ["CPUExecutionProvider"],
+              "onnxruntime: execution providers in order of preference (TensorrtExecutionProvider, "
+              "CUDAExecutionProvider, OpenVINOExecutionProvider, CPUExecutionProvider); one that this onnxruntime "
+              "lacks fails activation, naming the available ones."),
+    ParamSpec("model.self_check", True,
+              "onnxruntime: at activation, run one probe frame through the backend and through the PyTorch "
+              "checkpoint the file was exported from (on the CPU); a difference above the tolerance (1% of the max "
+              "depth, 0.1% mean; docs/onnx.md) fails activation with an ERROR. Logged and in /diagnostics."),
     ParamSpec("device", "auto", "Torch device: auto (cuda if available, else cpu), cpu, cuda or cuda:N."),
     ParamSpec("precision", "auto", "Inference precision; auto: bf16 where supported, else fp16 on CUDA, fp32 on CPU.",
               choices=("auto", "fp32", "fp16", "bf16")),
