@@ -214,7 +214,7 @@ def _announce(estimator, announce_synthetic: bool) -> None:
 
 def _backend_estimator(args: argparse.Namespace, backend: str, options: dict, compile_mode: object,
                        announce_synthetic: bool) -> object:
-    """The estimator of a non-torch --backend, self-checked unless --no-self-check; CommandError naming the flag."""
+    """Load the estimator of a non-torch --backend and self-check it unless --no-self-check; CommandError on failure."""
     from depth_anything_ros.models.backends.loader import load_backend_estimator
     from depth_anything_ros.models.backends.self_check import require_self_check
 

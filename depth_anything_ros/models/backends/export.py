@@ -59,7 +59,7 @@ class Exported:
 
 def export_onnx(estimator: DepthEstimator, onnx_path: str | Path, image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE
                 ) -> Exported:
-    """Write the fp32 network of a CPU `estimator` for width x height images to `onnx_path` (one file) and its sidecar."""
+    """Write the fp32 network of a CPU `estimator` for width x height images to `onnx_path` and its sidecar."""
     if estimator.device.type != "cpu" or estimator.dtype != torch.float32:
         raise ValueError("export needs the estimator on the CPU in fp32 (device 'cpu', precision 'fp32')")
     family = family_of(estimator)

@@ -38,7 +38,7 @@ class FixedSizeNetwork:
                              f"{x.shape[-2]}: export again with --image-size set to this camera's width and height")
         outs = [self.network(frame[None]) for frame in x]
         if isinstance(outs[0], tuple):
-            return tuple(torch.cat(parts) for parts in zip(*outs))
+            return tuple(torch.cat(parts) for parts in zip(*outs, strict=True))
         return torch.cat(outs)
 
 
@@ -71,7 +71,7 @@ def load_onnx_estimator(onnx_path: str | os.PathLike, providers: Sequence[str] =
 
 def load_backend_estimator(checkpoint, backend: str = "torch", providers: Sequence[str] = DEFAULT_PROVIDERS,
                            input_size: int | None = None, sky: str = "invalid", **torch_options) -> DepthEstimator:
-    """The estimator of `backend`: load_estimator(checkpoint, ...) for torch, load_onnx_estimator for onnxruntime.
+    """Return the estimator of `backend`: load_estimator for torch, load_onnx_estimator for onnxruntime.
 
     An exported file fixes encoder, head scale and input size: onnxruntime refuses an input_size that differs.
     """

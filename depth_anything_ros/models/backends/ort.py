@@ -20,6 +20,7 @@ _log = logging.getLogger(__name__)
 PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "OpenVINOExecutionProvider",
              "CPUExecutionProvider")
 DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
+CPU = torch.device("cpu")
 # provider options passed through from `tensorrt_options`: the engine cache (built once per input shape, minutes on
 # a Jetson) and fp16 (docs/onnx.md)
 TENSORRT_OPTION_KEYS = ("trt_engine_cache_enable", "trt_engine_cache_path", "trt_fp16_enable",
@@ -27,7 +28,7 @@ TENSORRT_OPTION_KEYS = ("trt_engine_cache_enable", "trt_engine_cache_path", "trt
 
 
 def import_onnxruntime():
-    """The onnxruntime module, or SidecarError saying how to install it."""
+    """Return the onnxruntime module, or raise SidecarError saying how to install it."""
     try:
         import onnxruntime
     except ImportError:
@@ -38,7 +39,7 @@ def import_onnxruntime():
 
 
 def check_providers(requested: Sequence[str]) -> list[str]:
-    """The requested ONNX Runtime providers in order; ValueError naming the available ones when one is missing."""
+    """Return the requested ONNX Runtime providers; ValueError naming the available ones when one is missing."""
     ort = import_onnxruntime()
     available = ort.get_available_providers()
     if not requested:
@@ -54,7 +55,7 @@ class OrtNetwork:
     """An exported network in an ONNX Runtime session: (B, 3, h, w) float32 tensor -> the torch module's outputs."""
 
     def __init__(self, onnx_path: str | Path, sidecar: Sidecar, providers: Sequence[str] = DEFAULT_PROVIDERS,
-                 device: torch.device = torch.device("cpu"), tensorrt_options: dict | None = None,
+                 device: torch.device = CPU, tensorrt_options: dict | None = None,
                  threads: int = 0):
         """Open `onnx_path` with `providers` (checked first); threads 0 lets ONNX Runtime choose."""
         ort = import_onnxruntime()

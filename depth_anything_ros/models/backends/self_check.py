@@ -41,6 +41,7 @@ class SelfCheck:
 
     @property
     def passed(self) -> bool:
+        """True when both differences are within their tolerance."""
         return self.max_diff <= self.max_tolerance and self.mean_diff <= self.mean_tolerance
 
     def text(self) -> str:
@@ -51,7 +52,7 @@ class SelfCheck:
 
 
 def reference_estimator(estimator):
-    """The PyTorch fp32 CPU estimator of the checkpoint an exported estimator came from; SelfCheckError if none."""
+    """Load the PyTorch fp32 CPU estimator of the checkpoint an exported estimator came from; SelfCheckError if none."""
     sidecar = estimator.sidecar
     source = Path(sidecar.source)
     skip = "or turn the self-check off (model.self_check false, --no-self-check) at your own risk"

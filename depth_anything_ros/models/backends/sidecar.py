@@ -53,7 +53,7 @@ class Sidecar:
     synthetic: bool  # random weights with the official shapes: depth is meaningless
 
     def to_json(self) -> str:
-        """The sidecar as indented JSON text with our format key."""
+        """Return the sidecar as indented JSON text with our format key."""
         content = {"format": FORMAT, **asdict(self)}
         return json.dumps(content, indent=2) + "\n"
 
@@ -82,7 +82,7 @@ def write_sidecar(onnx_path: str | os.PathLike, sidecar: Sidecar) -> Path:
 
 
 def read_sidecar(onnx_path: str | os.PathLike) -> Sidecar:
-    """The sidecar of an exported file; SidecarError naming the file and the problem."""
+    """Read the sidecar of an exported file; SidecarError naming the file and the problem."""
     path = sidecar_path(onnx_path)
     if not path.is_file():
         raise SidecarError(f"{onnx_path} has no sidecar {path.name} beside it: export the network with "

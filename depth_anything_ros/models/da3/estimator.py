@@ -68,7 +68,7 @@ class DA3Estimator(DepthEstimator):
     def from_network(cls, network, backend: str, checkpoint_path: str | os.PathLike, *,
                      input_size: int = DEFAULT_PROCESS_RES, device: str = "cpu", sky: str = "invalid"
                      ) -> DA3Estimator:
-        """An estimator whose network call is `network` ((B, 3, h, w) -> (depth, sky)); encoder and scale are DA3's."""
+        """Build an estimator whose network call is `network` ((B, 3, h, w) -> (depth, sky)); DA3's encoder, scale."""
         self = super().from_network(network, backend, checkpoint_path, encoder=ENCODER, max_depth=COLOUR_MAX_DEPTH,
                                     input_size=input_size, device=device)
         self.sky = check_sky_mode(sky)

@@ -117,7 +117,7 @@ class DepthEstimator:
     @classmethod
     def from_network(cls, network, backend: str, checkpoint_path: str | os.PathLike, *, encoder: str,
                      max_depth: float, input_size: int, device: str = "cpu") -> DepthEstimator:
-        """An estimator whose network call is `network` (the torch module's signature, e.g. models/backends/ort.py).
+        """Build an estimator whose network call is `network` (the torch module's signature, e.g. backends/ort.py).
 
         Everything else (upload, preprocessing, the resize back) is this class's: only the network call changes.
         """
