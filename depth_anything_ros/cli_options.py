@@ -113,6 +113,10 @@ def add_model_options(p: argparse.ArgumentParser, inference: bool = True, batch:
                    help="onnxruntime only: execution providers in order of preference, comma-separated "
                         "(TensorrtExecutionProvider, CUDAExecutionProvider, OpenVINOExecutionProvider, "
                         "CPUExecutionProvider; default CPUExecutionProvider)")
+    g.add_argument("--tensorrt-cache", default="", metavar="DIR",
+                   help="TensorrtExecutionProvider only: keep its engines (one per input shape, minutes to build) "
+                        "and timing cache in DIR")
+    g.add_argument("--tensorrt-fp16", action="store_true", help="TensorrtExecutionProvider only: fp16 engines")
     g.add_argument("--no-self-check", action="store_true",
                    help="onnxruntime only: skip the startup self-check (one probe frame through the backend and "
                         "the PyTorch checkpoint it was exported from; a difference above the tolerance exits 2)")
@@ -221,7 +225,8 @@ def _backend_estimator(args: argparse.Namespace, backend: str, options: dict, co
     providers = [name.strip() for name in args.providers.split(",") if name.strip()]
     try:
         estimator = load_backend_estimator(args.checkpoint, backend, providers, args.input_size,
-                                           getattr(args, "sky", "invalid"), device=args.device,
+                                           getattr(args, "sky", "invalid"), args.tensorrt_cache, args.tensorrt_fp16,
+                                           device=args.device,
                                            precision=args.precision, compile=compile_mode,
                                            **{k: v for k, v in options.items() if v is not None})
     except ValueError as exc:

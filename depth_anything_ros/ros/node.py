@@ -189,11 +189,7 @@ class DepthAnythingNode(LifecycleNode):
         cfg = self._config
         start = time.monotonic()
         try:
-            self._estimator = load_backend_estimator(
-                cfg["model.checkpoint"], cfg["model.backend"], cfg["model.providers"],
-                cfg["model.input_size"] or None, cfg["model.sky"], encoder=None if cfg["model.encoder"] == "auto"
-                else cfg["model.encoder"], max_depth=cfg["model.max_depth"] or "auto", device=cfg["device"],
-                precision=cfg["precision"], compile=node_params.compile_mode(cfg["model.compile"]))
+            self._estimator = load_backend_estimator(cfg["model.checkpoint"], **node_params.model_options(cfg))
             self._pipeline = FramePipeline(self._estimator, allow_relative=self._runtime["scale.mode"] == "reference")
             self._self_check = None  # at activation, for a non-torch backend: ERROR and FAILURE when it fails
             if cfg["model.backend"] != "torch" and cfg["model.self_check"]:

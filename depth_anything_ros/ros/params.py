@@ -83,6 +83,11 @@ PARAMS: tuple[ParamSpec, ...] = (
               "onnxruntime: execution providers in order of preference (TensorrtExecutionProvider, "
               "CUDAExecutionProvider, OpenVINOExecutionProvider, CPUExecutionProvider); one that this onnxruntime "
               "lacks fails activation, naming the available ones."),
+    ParamSpec("model.tensorrt_cache", "",
+              "TensorrtExecutionProvider: folder for its engines (one per input shape, minutes to build on a Jetson) "
+              "and timing cache; '' = none, every activation builds again."),
+    ParamSpec("model.tensorrt_fp16", False, "TensorrtExecutionProvider: build fp16 engines (the self-check bounds "
+              "the difference)."),
     ParamSpec("model.self_check", True,
               "onnxruntime: at activation, run one probe frame through the backend and through the PyTorch "
               "checkpoint the file was exported from (on the CPU); a difference above the tolerance (1% of the max "
@@ -320,6 +325,16 @@ def _fits(spec: ParamSpec, value: object) -> bool:
     if expected is str:
         return isinstance(value, str)
     return isinstance(value, expected)
+
+
+def model_options(values: dict[str, object]) -> dict[str, object]:
+    """Keyword arguments of models/backends/loader.load_backend_estimator from the model.* parameters."""
+    return {"backend": values["model.backend"], "providers": list(values["model.providers"]),
+            "input_size": values["model.input_size"] or None, "sky": values["model.sky"],
+            "tensorrt_cache": values["model.tensorrt_cache"], "tensorrt_fp16": values["model.tensorrt_fp16"],
+            "encoder": None if values["model.encoder"] == "auto" else values["model.encoder"],
+            "max_depth": values["model.max_depth"] or "auto", "device": values["device"],
+            "precision": values["precision"], "compile": compile_mode(values["model.compile"])}
 
 
 def compile_mode(value: object) -> bool | str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from depth_anything_ros.models.backends.ort import DEFAULT_PROVIDERS, OrtNetwork
+from depth_anything_ros.models.backends.ort import DEFAULT_PROVIDERS, OrtNetwork, tensorrt_options
 from depth_anything_ros.models.backends.sidecar import SidecarError, read_sidecar
 from depth_anything_ros.models.checkpoint_io import CheckpointError
 from depth_anything_ros.models.da3.estimator import DA3Estimator
@@ -70,7 +70,8 @@ def load_onnx_estimator(onnx_path: str | os.PathLike, providers: Sequence[str] =
 
 
 def load_backend_estimator(checkpoint, backend: str = "torch", providers: Sequence[str] = DEFAULT_PROVIDERS,
-                           input_size: int | None = None, sky: str = "invalid", **torch_options) -> DepthEstimator:
+                           input_size: int | None = None, sky: str = "invalid", tensorrt_cache: str = "",
+                           tensorrt_fp16: bool = False, **torch_options) -> DepthEstimator:
     """Return the estimator of `backend`: load_estimator for torch, load_onnx_estimator for onnxruntime.
 
     An exported file fixes encoder, head scale and input size: onnxruntime refuses an input_size that differs.
@@ -81,7 +82,8 @@ def load_backend_estimator(checkpoint, backend: str = "torch", providers: Sequen
         return load_estimator(checkpoint, input_size=input_size, sky=sky, **torch_options)
     if backend != "onnxruntime":
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
-    estimator = load_onnx_estimator(checkpoint, providers, torch_options.pop("device", AUTO), sky)
+    estimator = load_onnx_estimator(checkpoint, providers, torch_options.pop("device", AUTO), sky,
+                                    tensorrt_options(tensorrt_cache, tensorrt_fp16))
     fixed = {"input_size": (input_size, estimator.input_size), "encoder": (torch_options.get("encoder"),
                                                                            estimator.encoder),
              "max_depth": (torch_options.get("max_depth", AUTO), estimator.max_depth if not estimator.needs_focal

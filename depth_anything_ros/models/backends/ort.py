@@ -21,10 +21,6 @@ PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "OpenVINOExec
              "CPUExecutionProvider")
 DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
 CPU = torch.device("cpu")
-# provider options passed through from `tensorrt_options`: the engine cache (built once per input shape, minutes on
-# a Jetson) and fp16 (docs/onnx.md)
-TENSORRT_OPTION_KEYS = ("trt_engine_cache_enable", "trt_engine_cache_path", "trt_fp16_enable",
-                        "trt_timing_cache_enable", "trt_timing_cache_path")
 
 
 def import_onnxruntime():
@@ -36,6 +32,18 @@ def import_onnxruntime():
                            "requirements-onnx.txt (onnxruntime-gpu of the same version on a GPU robot, "
                            "docs/onnx.md)") from None
     return onnxruntime
+
+
+def tensorrt_options(cache_dir: str = "", fp16: bool = False) -> dict:
+    """TensorrtExecutionProvider options: fp16, and with `cache_dir` the engine and timing caches kept there.
+
+    TensorRT builds an engine per input shape on the first run (minutes on a Jetson); the cache keeps it.
+    """
+    options = {"trt_fp16_enable": bool(fp16)}
+    if cache_dir:
+        options.update(trt_engine_cache_enable=True, trt_engine_cache_path=str(cache_dir),
+                       trt_timing_cache_enable=True, trt_timing_cache_path=str(cache_dir))
+    return options
 
 
 def check_providers(requested: Sequence[str]) -> list[str]:
