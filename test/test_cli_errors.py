@@ -95,6 +95,8 @@ IN_PROCESS_CASES = [
     ("", "the following arguments are required: COMMAND"),
     ("bag", "the following arguments are required: BAG_COMMAND"),
     ("bag convert {bag}", "invalid choice: 'convert'"),
+    ("export --checkpoint {ckpt} --out {out}", "must end in .onnx"),
+    ("estimate {img} --out {out} --checkpoint {ckpt} --backend onnxruntime", "needs an exported .onnx file"),
     ("estimate {img} --out {out} --model-max-depth none", "argument --model-max-depth: expected a number above 0"),
     ("estimate {img} --out {out} --model-max-depth -5", "argument --model-max-depth"),
     ("estimate {img} --out {out} --model-max-depth nan", "argument --model-max-depth"),
