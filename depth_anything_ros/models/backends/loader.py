@@ -43,8 +43,8 @@ class FixedSizeNetwork:
 
 
 def load_onnx_estimator(onnx_path: str | os.PathLike, providers: Sequence[str] = DEFAULT_PROVIDERS,
-                        device: str = AUTO, sky: str = "invalid", tensorrt_options: dict | None = None,
-                        threads: int = 0) -> DepthEstimator:
+                        device: str = AUTO, sky: str = "invalid", tensorrt_options: dict | None = None
+                        ) -> DepthEstimator:
     """DepthEstimator or DA3Estimator whose network is the exported file run by ONNX Runtime with `providers`.
 
     Pre- and post-processing run on `device` ('auto': the CPU; ONNX Runtime moves the network input itself).
@@ -55,8 +55,7 @@ def load_onnx_estimator(onnx_path: str | os.PathLike, providers: Sequence[str] =
                               f"got {onnx_path}" + ("" if path.exists() else " (no such file)"))
     sidecar = read_sidecar(path)
     device = "cpu" if device == AUTO else device
-    network = FixedSizeNetwork(OrtNetwork(path, sidecar, providers, torch.device(device), tensorrt_options,
-                                          threads), path)
+    network = FixedSizeNetwork(OrtNetwork(path, sidecar, providers, torch.device(device), tensorrt_options), path)
     if sidecar.family == "da3":
         estimator = DA3Estimator.from_network(network, "onnxruntime", path, input_size=sidecar.input_size,
                                               device=device, sky=sky)

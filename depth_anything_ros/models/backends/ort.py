@@ -63,15 +63,13 @@ class OrtNetwork:
     """An exported network in an ONNX Runtime session: (B, 3, h, w) float32 tensor -> the torch module's outputs."""
 
     def __init__(self, onnx_path: str | Path, sidecar: Sidecar, providers: Sequence[str] = DEFAULT_PROVIDERS,
-                 device: torch.device = CPU, tensorrt_options: dict | None = None,
-                 threads: int = 0):
-        """Open `onnx_path` with `providers` (checked first); threads 0 lets ONNX Runtime choose."""
+                 device: torch.device = CPU, tensorrt_options: dict | None = None):
+        """Open `onnx_path` with `providers` (checked first; ONNX Runtime picks its thread count)."""
         ort = import_onnxruntime()
         self.providers = check_providers(providers)
         self.sidecar = sidecar
         self.device = device
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
         chosen = [(name, dict(tensorrt_options or {})) if name == "TensorrtExecutionProvider" else name
                   for name in self.providers]
         try:
