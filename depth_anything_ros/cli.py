@@ -1,5 +1,4 @@
-"""The `depth-anything-ros` command: `estimate` on image files, `bag ...` tools, `evaluate` on RGB-D datasets, `train`,
-`serve` and the `demo` job.
+"""The `depth-anything-ros` command: `estimate`, `bag ...`, `evaluate` (RGB-D datasets), `train`, `serve`, `demo`.
 
 Each subcommand module adds its parser in `register(subparsers)` and sets `func=handler`, where
 `handler(args) -> int` returns the exit code. `CommandError`, `CheckpointError`, `BagError`, `ValueError`

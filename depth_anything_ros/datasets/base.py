@@ -36,7 +36,8 @@ class Protocol:
         if self.crop == "none":
             mask[:] = True
         elif self.crop == "eigen":  # rows 45:471, columns 41:601 of 480x640 (Eigen et al. 2014), scaled to the size
-            mask[round(45 * height / 480):round(471 * height / 480), round(41 * width / 640):round(601 * width / 640)] = True
+            mask[round(45 * height / 480):round(471 * height / 480),
+                 round(41 * width / 640):round(601 * width / 640)] = True
         elif self.crop == "garg":  # Garg et al. 2016, fractions of the KITTI image
             mask[int(0.40810811 * height):int(0.99189189 * height),
                  int(0.03594771 * width):int(0.96405229 * width)] = True
@@ -118,8 +119,9 @@ def read_png16(path: Path) -> np.ndarray:
     if pixels is None:
         raise DatasetError(f"cannot read depth PNG {path}: missing or damaged")
     if pixels.dtype != np.uint16 or pixels.ndim != 2:
-        raise DatasetError(f"{path}: unknown depth encoding ({pixels.dtype}, {pixels.shape[2] if pixels.ndim == 3 else 1}"
-                           " channel(s)); expected a single-channel 16-bit PNG")
+        channels = pixels.shape[2] if pixels.ndim == 3 else 1
+        raise DatasetError(f"{path}: unknown depth encoding ({pixels.dtype}, {channels} channel(s)); expected a "
+                           "single-channel 16-bit PNG")
     return pixels
 
 
@@ -131,7 +133,7 @@ def scaled_depth(raw: np.ndarray, metres_per_unit: float) -> np.ndarray:
 
 
 def read_intrinsics_file(path: Path) -> Intrinsics:
-    """fx fy cx cy from a text file of 4 numbers (fx fy cx cy) or 9 (the 3x3 K, row major)."""
+    """Read fx fy cx cy from a text file of 4 numbers (fx fy cx cy) or 9 (the 3x3 K, row major)."""
     try:
         values = [float(v) for v in path.read_text().replace(",", " ").split()]
     except (OSError, ValueError) as exc:

@@ -30,7 +30,7 @@ PROTOCOL = Protocol("folder", min_depth=0.001, max_depth=80.0)
 
 
 def detect(root: Path) -> bool:
-    """A folder with rgb/ and depth/ subfolders."""
+    """Say whether root is a folder with rgb/ and depth/ subfolders."""
     return (root / "rgb").is_dir() and (root / "depth").is_dir()
 
 

@@ -30,13 +30,13 @@ GT_MARK, IMAGE_MARK = "_groundtruth_depth_", "_image_"
 
 
 def detect(root: Path) -> bool:
-    """A val_selection_cropped-like folder or a tree with proj_depth/groundtruth."""
+    """Say whether root is a val_selection_cropped-like folder or a tree with proj_depth/groundtruth."""
     return root.is_dir() and ((root / "groundtruth_depth").is_dir() and (root / "image").is_dir()
                               or any(root.glob("**/proj_depth/groundtruth")))
 
 
 def read_calibration(path: Path, camera: str) -> tuple[float, float, float, float]:
-    """fx fy cx cy of P_rect_<camera> (a 3x4 row-major projection) in calib_cam_to_cam.txt."""
+    """Read fx fy cx cy of P_rect_<camera> (a 3x4 row-major projection) in calib_cam_to_cam.txt."""
     try:
         lines = dict(line.split(":", 1) for line in path.read_text().splitlines() if ":" in line)
         p = [float(v) for v in lines[f"P_rect_{camera}"].split()]

@@ -35,7 +35,7 @@ CAMERA = (518.8579, 519.4696, 325.5824, 253.7362)  # camera_params.m fx_rgb fy_r
 
 
 def intrinsics_for(width: int, height: int) -> tuple[float, float, float, float]:
-    """The NYU RGB intrinsics scaled from 640x480 to the frame's size."""
+    """Return the NYU RGB intrinsics scaled from 640x480 to the frame's size."""
     sx, sy = width / 640.0, height / 480.0
     return CAMERA[0] * sx, CAMERA[1] * sy, CAMERA[2] * sx, CAMERA[3] * sy
 
@@ -47,7 +47,7 @@ def _h5py():
 
 
 def labeled_mat(root: Path) -> Path | None:
-    """The labeled .mat: the root itself or one nyu_depth_v2_labeled.mat in it."""
+    """Find the labeled .mat: the root itself or one nyu_depth_v2_labeled.mat in it."""
     if root.is_file() and root.suffix.lower() == ".mat":
         return root
     path = root / "nyu_depth_v2_labeled.mat"
@@ -55,7 +55,7 @@ def labeled_mat(root: Path) -> Path | None:
 
 
 def list_file(root: Path) -> Path | None:
-    """The list file: the root itself (a .txt) or the single .txt in the root whose first line names two files."""
+    """Find the list file: the root (a .txt) or the one .txt in it whose first line names two files."""
     if root.is_file():
         return root if root.suffix.lower() == ".txt" else None
     found = [p for p in sorted(root.glob("*.txt")) if _is_list(p)]
@@ -73,7 +73,7 @@ def h5_files(root: Path) -> list[Path]:
 
 
 def detect(root: Path) -> bool:
-    """A labeled .mat, a list file, or a tree of .h5 files."""
+    """Say whether root is a labeled .mat, a list file, or a tree of .h5 files."""
     return labeled_mat(root) is not None or list_file(root) is not None or bool(h5_files(root))
 
 

@@ -18,7 +18,7 @@ FORMATS = {
 
 
 def detect_format(root: Path) -> str:
-    """The one format the path looks like; DatasetError for none, several, an empty folder or a missing path."""
+    """Return the one format the path looks like; DatasetError for none, several, an empty folder or a missing path."""
     if not root.exists():
         raise DatasetError(f"dataset {root} does not exist")
     if root.is_dir() and not any(root.iterdir()):
@@ -77,7 +77,7 @@ def add_dataset_options(p) -> None:
 
 
 def dataset_intrinsics(args) -> Intrinsics | None:
-    """fx fy cx cy from the flags, all four or none; DatasetError otherwise."""
+    """Return fx fy cx cy from the flags, all four or none; DatasetError otherwise."""
     values = [args.fx, args.fy, args.cx, args.cy]
     if all(v is None for v in values):
         return None

@@ -1,5 +1,4 @@
-"""SUN RGB-D: one folder per scene with image/ (the colour frame), depth_bfx/ (refined depth; raw depth/ when there
-is none) and intrinsics.txt (the 3x3 K, row major).
+"""SUN RGB-D: a folder per scene with image/, depth_bfx/ (or raw depth/) and intrinsics.txt (3x3 K, row major).
 
 The depth PNGs hold millimetres bit-rotated by three: the toolbox's read3dPoints.m decodes a pixel v as
 (v >> 3) | (v << 13) in 16 bits, divides by 1000 and caps at 8 m (values above become 8). 0 is no measurement.
@@ -44,7 +43,7 @@ def scenes(root: Path) -> list[Path]:
 
 
 def detect(root: Path) -> bool:
-    """Some folder below root with intrinsics.txt, image/ and depth_bfx/ or depth/."""
+    """Say whether some folder below root has with intrinsics.txt, image/ and depth_bfx/ or depth/."""
     return any((s / "depth_bfx").is_dir() or (s / "depth").is_dir() for s in scenes(root))
 
 

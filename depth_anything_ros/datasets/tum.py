@@ -26,12 +26,12 @@ DEFAULT_CAMERA = (525.0, 525.0, 319.5, 239.5)
 
 
 def detect(root: Path) -> bool:
-    """A folder with rgb.txt and depth.txt."""
+    """Say whether root is a folder with rgb.txt and depth.txt."""
     return root.is_dir() and (root / "rgb.txt").is_file() and (root / "depth.txt").is_file()
 
 
 def read_list(path: Path) -> dict[float, str]:
-    """timestamp (s) -> file of a TUM list file."""
+    """Read timestamp (s) -> file of a TUM list file."""
     entries = {}
     for number, line in enumerate(path.read_text().splitlines(), 1):
         words = line.replace(",", " ").split()
@@ -45,7 +45,7 @@ def read_list(path: Path) -> dict[float, str]:
 
 
 def associate(first: list[float], second: list[float], max_difference: float = MAX_DIFFERENCE_S) -> list[tuple]:
-    """(a, b) pairs of timestamps, |a - b| < max_difference, greedy by rising difference, each used once."""
+    """Pair timestamps as (a, b), |a - b| < max_difference, greedy by rising difference, each used once."""
     candidates = sorted((abs(a - b), a, b) for a in first for b in second if abs(a - b) < max_difference)
     used_a, used_b, pairs = set(), set(), []
     for _, a, b in candidates:
@@ -57,7 +57,7 @@ def associate(first: list[float], second: list[float], max_difference: float = M
 
 
 def camera_of(root: Path) -> tuple[float, float, float, float]:
-    """The published intrinsics of the sequence's camera, from 'freiburgN' in the folder name."""
+    """Return the published intrinsics of the sequence's camera, from 'freiburgN' in the folder name."""
     found = re.search(r"freiburg(\d)", root.resolve().name)
     return CAMERAS.get(f"freiburg{found.group(1)}", DEFAULT_CAMERA) if found else DEFAULT_CAMERA
 
