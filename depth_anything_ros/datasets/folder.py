@@ -30,8 +30,8 @@ PROTOCOL = Protocol("folder", min_depth=0.001, max_depth=80.0)
 
 
 def detect(root: Path) -> bool:
-    """Say whether root is a folder with rgb/ and depth/ subfolders."""
-    return (root / "rgb").is_dir() and (root / "depth").is_dir()
+    """Say whether root is a folder with rgb/ and depth/ subfolders and no rgb.txt (that is a TUM sequence)."""
+    return (root / "rgb").is_dir() and (root / "depth").is_dir() and not (root / "rgb.txt").is_file()
 
 
 def read_depth(path: Path) -> np.ndarray:
