@@ -135,6 +135,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
                                   not args.no_progress, work)
         result.provenance = provenance(dataset, args, pipeline.estimator)
         write_outputs(work, result, dataset)
+        umask = os.umask(0)
+        os.umask(umask)
+        work.chmod(0o777 & ~umask)  # mkdtemp makes it private; the finished folder gets the usual permissions
         if out.exists():
             out.rmdir()
         os.rename(work, out)
@@ -150,7 +153,7 @@ def provenance(dataset: Dataset, args: argparse.Namespace, estimator) -> dict:
     from depth_anything_ros.frame.provenance import model_provenance, package_version
 
     return {"package_version": package_version(), "model": model_provenance(estimator, args.checkpoint),
-            "dataset": str(dataset.root), "format": dataset.format, "split": args.split, "limit": args.limit}
+            "dataset": str(dataset.root.resolve()), "format": dataset.format, "split": args.split, "limit": args.limit}
 
 
 def evaluate_dataset(dataset: Dataset, indices: list[int], pipeline, protocol: Protocol, align: str, batch: int,

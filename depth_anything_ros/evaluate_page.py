@@ -126,9 +126,11 @@ th {{ cursor: pointer; background: #eee; }}
 tbody tr {{ cursor: pointer; }}
 tbody tr:hover, tr.open {{ background: #ffd; }}
 #detail {{ display: flex; gap: 8px; flex-wrap: wrap; margin: 1em 0; }}
+#detail[hidden] {{ display: none; }}
 #detail figure {{ margin: 0; }}
 #overlay {{ position: relative; }}
 #overlay img {{ display: block; }}
+#detail img {{ width: 320px; image-rendering: pixelated; }}
 #overlay #error-over {{ position: absolute; left: 0; top: 0; }}
 .bar {{ width: 320px; height: 14px; }}
 .ticks {{ width: 320px; display: flex; justify-content: space-between; font-size: 12px; }}
