@@ -4,6 +4,8 @@ import csv
 import hashlib
 import json
 import os
+import re
+import shlex
 from pathlib import Path
 
 import cv2
@@ -157,3 +159,15 @@ def test_report_page_sorts_opens_and_overlays_offline(browser, evaluated, tmp_pa
     assert page.locator("#depth-bar + .ticks").inner_text().split() == ["0", "m", "5", "m", "10", "m"]
     assert page.locator("#detail-name").inner_text() == by["d1"][-1]
     page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+
+
+def test_readme_evaluate_line_runs(tmp_path, monkeypatch):
+    """The README's evaluate line on an NYU .h5 dataset at its path, with synthetic weights and a small input."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    (line,) = [c for c in re.findall(r"^depth-anything-ros evaluate .*$", readme, flags=re.MULTILINE)]
+    write_nyu_h5(tmp_path / "data" / "nyudepthv2")
+    checkpoint = write_synthetic_checkpoint(tmp_path / "synthetic_vits.safetensors", "vits", seed=0)
+    monkeypatch.chdir(tmp_path)
+    assert main([*shlex.split(line)[1:], "--checkpoint", str(checkpoint), *MODEL, "--no-progress"]) == 0
+    result = json.loads((tmp_path / "output" / "nyu_eval" / "metrics.json").read_text())
+    assert result["provenance"]["split"] == "test" and result["samples_evaluated"] == 1
