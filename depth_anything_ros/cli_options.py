@@ -189,10 +189,12 @@ def make_estimator(args: argparse.Namespace, announce_synthetic: bool = True, al
         resolve_precision(args.precision, device)
     except ValueError as exc:
         raise BagError(f"invalid --precision: {exc}") from None
+    backend = getattr(args, "backend", "torch")
+    if backend == "torch" and str(args.checkpoint).endswith(".onnx"):
+        raise CommandError(f"--checkpoint {args.checkpoint} is an exported ONNX file: add --backend onnxruntime")
     check_checkpoint_name(args.checkpoint, allow_relative)
     options = {"encoder": args.encoder, "max_depth": args.model_max_depth}
     compile_mode = {"on": True, "off": False}.get(getattr(args, "compile", "auto"), "auto")
-    backend = getattr(args, "backend", "torch")
     if backend != "torch":
         return _backend_estimator(args, backend, options, compile_mode, announce_synthetic)
     try:

@@ -97,6 +97,7 @@ IN_PROCESS_CASES = [
     ("bag", "the following arguments are required: BAG_COMMAND"),
     ("bag convert {bag}", "invalid choice: 'convert'"),
     ("export --checkpoint {ckpt} --out {out}", "must end in .onnx"),
+    ("estimate {img} --out {out} --checkpoint model.onnx", "is an exported ONNX file: add --backend onnxruntime"),
     ("estimate {img} --out {out} --checkpoint {ckpt} --backend onnxruntime", "needs an exported .onnx file"),
     ("estimate {img} --out {out} --model-max-depth none", "argument --model-max-depth: expected a number above 0"),
     ("estimate {img} --out {out} --model-max-depth -5", "argument --model-max-depth"),
