@@ -24,7 +24,7 @@ from depth_anything_ros.models.checkpoint_io import (
 )
 from depth_anything_ros.models.checkpoint_meta import read_meta
 from depth_anything_ros.models.synthetic_weights import random_weights
-from depth_anything_ros.models.variants import CHECKPOINTS, ENCODERS, METRIC_VIDEO, VDA_PREFIX
+from depth_anything_ros.models.variants import CHECKPOINTS, ENCODERS, METRIC_VIDEO
 from depth_anything_ros.models.vda.network import VideoDepthAnything
 
 MARKER = "head.motion_modules.0.temporal_transformer.norm.weight"  # a tensor only Video Depth Anything files hold
@@ -45,12 +45,20 @@ def is_vda_checkpoint(source: str | os.PathLike | Mapping[str, torch.Tensor]) ->
         return MARKER in source
     if isinstance(source, str) and source in CHECKPOINTS:
         return CHECKPOINTS[source].kind == METRIC_VIDEO
-    name = Path(source).name
-    return name in _RELATIVE_FILES or "video_depth_anything" in name or _safetensors_has_marker(Path(source))
+    path = Path(source).expanduser()
+    return "video_depth_anything" in path.name or _has_marker(path)
 
 
-def _safetensors_has_marker(path: Path) -> bool:
-    if path.suffix != SAFETENSORS_SUFFIX or not path.is_file():
+def _has_marker(path: Path) -> bool:
+    """Whether a file holds the temporal modules' tensors, read without loading the tensors (memory-mapped)."""
+    if not path.is_file():
+        return False
+    if path.suffix in PICKLE_SUFFIXES:
+        try:
+            return MARKER in torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception:  # noqa: BLE001 - an old-format or damaged pickle: the V2 reader says what is wrong
+            return False
+    if path.suffix != SAFETENSORS_SUFFIX:
         return False
     from safetensors import SafetensorError, safe_open
 
@@ -74,8 +82,10 @@ def _refuse_relative(path: Path) -> None:
 
 
 def check_state(state: Mapping[str, torch.Tensor], source: str) -> tuple[dict[str, torch.Tensor], str]:
-    """(float32 state_dict, encoder) if the keys and shapes are an official VDA model's; else CheckpointError naming
-    the missing/unexpected tensors or the first mismatching shape."""
+    """Return (float32 state_dict, encoder) when the keys and shapes are an official VDA model's.
+
+    Else CheckpointError naming the missing/unexpected tensors or the first mismatching shape.
+    """
     token = state.get("pretrained.cls_token")
     by_dim = {spec.embed_dim: name for name, spec in ENCODERS.items()}
     if token is None or token.shape[-1] not in by_dim:
@@ -101,8 +111,11 @@ def check_state(state: Mapping[str, torch.Tensor], source: str) -> tuple[dict[st
 
 def load_vda_state_dict(source: str | os.PathLike | Mapping[str, torch.Tensor], encoder: str | None = None,
                         download: bool = True) -> tuple[dict[str, torch.Tensor], str, Path]:
-    """(float32 official state_dict, encoder, path) from a vda-metric-* name, a .pth/.pt/.safetensors file or a
-    mapping; pickles load with weights_only=True; relative VDA files and encoder mismatches are refused."""
+    """Return (float32 official state_dict, encoder, path) of a vda-metric-* name, a file or a mapping.
+
+    Files are .pth/.pt (torch.load weights_only=True) or .safetensors; relative VDA files and encoder mismatches
+    are refused.
+    """
     if isinstance(source, Mapping):
         state, path = dict(source), Path("<state_dict>")
     else:

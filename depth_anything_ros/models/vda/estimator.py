@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 import torch
 
@@ -18,7 +18,7 @@ from depth_anything_ros.models.v2.estimator import AUTO, DepthEstimator, resolve
 from depth_anything_ros.models.vda.checkpoint import load_vda_state_dict
 from depth_anything_ros.models.vda.network import VideoDepthAnything
 from depth_anything_ros.models.vda.preprocess import network_input, network_size, upsample_depth
-from depth_anything_ros.models.vda.temporal import StreamState
+from depth_anything_ros.models.vda.temporal import StreamState, windowed_depths
 
 _log = logging.getLogger(__name__)
 DEFAULT_INPUT_SIZE = 518  # the official infer_video_depth(_one) default
@@ -58,7 +58,7 @@ class VDAEstimator(DepthEstimator):
         return True
 
     def new_stream(self) -> StreamState:
-        """An empty stream: its first frame starts the temporal context."""
+        """Return an empty stream: its first frame starts the temporal context."""
         return StreamState()
 
     def estimate_stream(self, raw: torch.Tensor, encoding: str, stream: StreamState,
@@ -82,6 +82,31 @@ class VDAEstimator(DepthEstimator):
             stream.size = size
             stream.push(states)
         return upsample_depth(depth[:, 0], size)
+
+    def estimate_clip(self, raws: Iterable[torch.Tensor], encoding: str) -> Iterator[torch.Tensor]:
+        """(1, H, W[, C]) raw frames of one clip, in order -> each frame's (H, W) float32 metres, official windows.
+
+        Windows of 32 frames overlapping by 10, blended over 8 (models/vda/temporal.py); at most one window of
+        network inputs is held. StreamSizeError when a frame's size differs from the first one's.
+        """
+        size: tuple[int, int] | None = None
+
+        def inputs() -> Iterator[torch.Tensor]:
+            nonlocal size
+            for raw in raws:
+                frame_size = (int(raw.shape[1]), int(raw.shape[2]))
+                if size not in (None, frame_size):
+                    raise StreamSizeError(f"frame of {frame_size[1]}x{frame_size[0]} pixels in a clip of "
+                                          f"{size[1]}x{size[0]} frames")
+                size = frame_size
+                yield network_input(raw, encoding, network_size(*size, self.input_size))[0]
+
+        def run(window: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode():
+                depth, _ = self._forward(window[None].to(self.device, self.dtype))
+            return upsample_depth(depth[0], size)
+
+        yield from windowed_depths(inputs(), run)
 
     def estimate_raw(self, raw: torch.Tensor, encoding: str = "rgb8") -> torch.Tensor:
         """(B, H, W[, C]) raw tensor -> (B, H, W) float32 metres; each image alone, as a new stream's first frame."""

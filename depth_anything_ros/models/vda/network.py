@@ -52,7 +52,7 @@ class TemporalAttention(nn.Module):
         self.pos_encoder = PositionTable(channels)
 
     def forward(self, x: torch.Tensor, past: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (N, T, C) normalised tokens of T frames, past (N, P, C) or None -> (N, T, C) update and x (the state)."""
+        """Map x (N, T, C) normalised tokens, past (N, P, C) or None -> (N, T, C) update and x (the state)."""
         seq = x if past is None else torch.cat([past, x], dim=1)
         if seq.shape[1] > MAX_FRAMES:
             raise ValueError(f"temporal attention spans at most {MAX_FRAMES} frames, got {seq.shape[1]}")
@@ -103,9 +103,9 @@ class TemporalBlock(nn.Module):
         self.ff_norm = nn.LayerNorm(channels)
 
     def forward(self, x: torch.Tensor, past: HiddenStates | None) -> tuple[torch.Tensor, HiddenStates]:
-        """x (N, T, C) along frames -> (N, T, C) and the STATES_PER_MODULE hidden states (N, T, C)."""
+        """Map x (N, T, C) along frames -> (N, T, C) and the STATES_PER_MODULE hidden states (N, T, C)."""
         states = []
-        for i, (attention, norm) in enumerate(zip(self.attention_blocks, self.norms)):
+        for i, (attention, norm) in enumerate(zip(self.attention_blocks, self.norms, strict=True)):
             update, state = attention(norm(x), None if past is None else past[i])
             x = x + update
             states.append(state)
@@ -123,7 +123,7 @@ class TemporalTransformer(nn.Module):
         self.proj_out = nn.Linear(channels, channels)
 
     def forward(self, x: torch.Tensor, frames: int, past: HiddenStates | None) -> tuple[torch.Tensor, HiddenStates]:
-        """x (B * T, C, h, w), frames = T -> (B * T, C, h, w) and the hidden states (B * h * w, T, C)."""
+        """Map x (B * T, C, h, w), frames = T -> (B * T, C, h, w) and the hidden states (B * h * w, T, C)."""
         bt, c, h, w = x.shape
         tokens = self.proj_in(self.norm(x).permute(0, 2, 3, 1).reshape(bt, h * w, c))
         along_time = tokens.reshape(bt // frames, frames, h * w, c).transpose(1, 2).reshape(-1, frames, c)

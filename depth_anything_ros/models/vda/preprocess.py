@@ -20,7 +20,7 @@ WIDE_SCALE = 1.777
 
 
 def stream_input_size(height: int, width: int, input_size: int) -> int:
-    """The input size the official code uses for frames of height x width: smaller for frames wider than 1.78:1."""
+    """Return the official input size for height x width frames: smaller for frames wider than 1.78:1."""
     ratio = max(height, width) / min(height, width)
     if ratio <= WIDE_RATIO:
         return input_size

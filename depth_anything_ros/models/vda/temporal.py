@@ -5,11 +5,18 @@ in a list of slots. The first frame's states fill WINDOW slots (as if a whole wi
 each later frame attends to the states of slots 0 and 1 and of the last WINDOW - 3 slots (WINDOW - 1 past frames
 plus itself make one window), then its states are appended. From frame KEEP_FROM_FRAME on, slot 1 is dropped after
 each append, so the list holds at most MAX_SLOTS entries: memory per camera is bounded by
-MAX_SLOTS x 8 hidden states of (h/14 * w/14 * 2 ... ) values, see `StreamState.state_bytes`.
+MAX_SLOTS frames' hidden states (8 tensors per frame, `StreamState.state_bytes`).
+
+Offline (video_depth.py, infer_video_depth): windows of WINDOW frames advance by WINDOW - OVERLAP; the first
+OVERLAP inputs of a window are replaced by KEYFRAMES of the previous window's input (its first frame, one from the
+middle and its last BLEND), and the depth of the frames two windows share is blended linearly over BLEND frames.
+The metric models take no scale and shift between windows. `windowed_depths` does this with at most one window of
+frames held, yielding each depth once it is final.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -21,10 +28,12 @@ OVERLAP = 10  # offline windows share this many frames
 BLEND = 8  # offline: frames blended linearly between consecutive windows
 MAX_SLOTS = (WINDOW - OVERLAP) * 2 - 1 - (OVERLAP - BLEND) + 1  # 42: the official "gap" + 1
 KEEP_FROM_FRAME = MAX_SLOTS - WINDOW + 1  # 11: from this frame index on, slot 1 is dropped after each append
+STEP = WINDOW - OVERLAP  # 22 new frames per offline window
+KEYFRAMES = (0, 12) + tuple(range(WINDOW - BLEND, WINDOW))  # inputs of the previous window a window starts with
 
 
 def attended_slots(slots: list[HiddenStates]) -> list[HiddenStates]:
-    """The past frames' states a new frame attends to: slots 0 and 1 and the last WINDOW - 3 (WINDOW - 1 in all)."""
+    """Return the past frames' states a new frame attends to: slots 0 and 1 and the last WINDOW - 3."""
     return slots[:2] + slots[-(WINDOW - 3):]
 
 
@@ -41,7 +50,7 @@ class StreamState:
         self.size, self.frames, self.slots = None, 0, []
 
     def past(self) -> HiddenStates | None:
-        """The hidden states the next frame attends to, each (N, WINDOW - 1, C), or None before the first frame."""
+        """Return the hidden states the next frame attends to, each (N, WINDOW - 1, C); None at first."""
         if not self.slots:
             return None
         chosen = attended_slots(self.slots)
@@ -61,3 +70,52 @@ class StreamState:
         """Bytes the distinct hidden states held in the slots take (at most MAX_SLOTS frames' worth)."""
         distinct = {id(states): states for states in self.slots}.values()
         return sum(t.numel() * t.element_size() for states in distinct for t in states)
+
+
+def blend_weights() -> list[float]:
+    """Weights of the newer window over the BLEND shared frames: 0, 1/7, ..., 6/7, 1 (as the official floats)."""
+    step = 1.0 / (BLEND - 1)
+    return [0.0] + [i * step for i in range(1, BLEND - 1)] + [1.0]
+
+
+def windowed_depths(inputs: Iterable[torch.Tensor], run: Callable[[torch.Tensor], torch.Tensor]
+                    ) -> Iterator[torch.Tensor]:
+    """Official offline inference: network inputs (3, h, w), one per frame -> each frame's depth (H, W), in order.
+
+    `run` maps a window (WINDOW, 3, h, w) to its depths (WINDOW, H, W). The last window is filled with copies of the
+    last frame; a clip shorter than a window is one padded window.
+    """
+    frames = iter(inputs)
+    pending: list[torch.Tensor] = []  # real frames from the current window's start on
+    exhausted, seen, emitted = False, 0, 0
+    previous: torch.Tensor | None = None  # the previous window's input, keyframes included
+    held: torch.Tensor | None = None  # depth of the last BLEND frames of the previous window, not final yet
+    while True:
+        while len(pending) < WINDOW and not exhausted:
+            try:
+                pending.append(next(frames))
+                seen += 1
+            except StopIteration:
+                exhausted = True
+        if not pending:
+            break
+        window = torch.stack(pending + [pending[-1]] * (WINDOW - len(pending)))
+        if previous is not None:
+            window[:OVERLAP] = previous[list(KEYFRAMES)]
+        depth = run(window)
+        if held is None:
+            final = [depth[:WINDOW - BLEND]]
+        else:
+            shared = depth[OVERLAP - BLEND:OVERLAP]
+            mixed = [h * (1 - w) + s * w for h, s, w in zip(held, shared, blend_weights(), strict=True)]
+            final = [torch.stack(mixed), depth[OVERLAP:WINDOW - BLEND]]
+        held, previous, pending = depth[WINDOW - BLEND:], window, pending[STEP:]
+        for part in final:
+            for d in part:
+                if emitted < seen:
+                    emitted += 1
+                    yield d
+    for d in held if held is not None else ():
+        if emitted < seen:
+            emitted += 1
+            yield d
