@@ -20,7 +20,7 @@ H, W = 36, 48
 
 
 def _frames(count: int, height: int = H, width: int = W, seed: int = 0) -> list[np.ndarray]:
-    """A scene panning by 1 px per frame with noise: frames that differ, as a camera's do."""
+    """Return frames of a scene panning by 1 px per frame with noise: frames that differ, as a camera's do."""
     rng = np.random.default_rng(seed)
     v, u = np.mgrid[0:height, 0:width + count]
     scene = np.stack([u * 255 / (width + count), v * 255 / (height - 1), (u * v) % 97 * 2.0], -1)
@@ -37,7 +37,7 @@ def estimator(synthetic_vda_checkpoint):
 
 def _stream(est, frames) -> list[np.ndarray]:
     state = StreamState()
-    return [est.estimate_stream(torch.from_numpy(f)[None], "rgb8", state)[0].numpy() for f in frames]
+    return [est.estimate_stream(torch.from_numpy(np.array(f))[None], "rgb8", state)[0].numpy() for f in frames]
 
 
 def test_a_frame_depends_on_the_past_frames(estimator):
@@ -100,9 +100,9 @@ def test_variant_names_are_in_the_table():
 # ----------------------------------------------------------------------------------------------- frame pipeline
 
 
-def _run(pipeline, camera, pixels, stamp, options=FrameOptions()):
+def _run(pipeline, camera, pixels, stamp, options=None):
     frame = FrameInput(camera=camera, pixels=pixels, encoding="rgb8", stamp=stamp, outputs=("depth",))
-    return pipeline.run([frame], options)[0]
+    return pipeline.run([frame], options or FrameOptions())[0]
 
 
 def test_pipeline_streams_each_camera_as_the_estimator_does(estimator):
@@ -145,3 +145,24 @@ def test_pipeline_keeps_streaming_within_the_gap_and_with_unknown_stamps(estimat
     results = [_run(pipeline, 0, f, 0.0, FrameOptions(temporal_max_gap=0.5)) for f in frames]
     assert all(r.restart is None for r in results)
     np.testing.assert_array_equal(results[-1].depth, _stream(estimator, frames)[-1])
+
+
+def test_bag_process_streams_the_image_topic_in_order(estimator, tmp_path):
+    """Batches of 2: still one frame at a time, each attending to the topic's earlier frames."""
+    from bag_helpers import SMALL, by_topic, read_bag
+
+    from depth_anything_ros.bag.process import ProcessOptions, process_bag
+    from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag
+    from depth_anything_ros.frame.image_codec import decode_image, depth_from_image
+    from depth_anything_ros.frame.provenance import model_provenance
+
+    sample = tmp_path / "sample"
+    write_sample_bag(sample, SampleConfig(**{**SMALL, "frames": 3}))
+    summary = process_bag(sample, tmp_path / "out", estimator, ProcessOptions(progress=False, batch=2))
+    assert (summary.frames_done, summary.frames_total) == (3, 3)
+    src, out = by_topic(read_bag(sample)), by_topic(read_bag(tmp_path / "out"))
+    images = [decode_image(m.msg)[0] for m in src["/camera/image"]]
+    expected = _stream(estimator, images)
+    for message, want in zip(out["/camera/depth"], expected, strict=True):
+        np.testing.assert_array_equal(depth_from_image(message.msg), want)
+    assert model_provenance(estimator)["temporal"] == "stream per camera"
