@@ -15,7 +15,6 @@ import time
 
 import _common as common
 import numpy as np
-import torch
 
 
 def _noisy_frames(frame: np.ndarray, count: int, sigma: float, seed: int = 0) -> list[np.ndarray]:
