@@ -166,3 +166,62 @@ def test_bag_process_streams_the_image_topic_in_order(estimator, tmp_path):
     for message, want in zip(out["/camera/depth"], expected, strict=True):
         np.testing.assert_array_equal(depth_from_image(message.msg), want)
     assert model_provenance(estimator)["temporal"] == "stream per camera"
+
+
+@pytest.mark.parametrize("frames", [1, 22, 32, 33, 54, 60])
+def test_offline_windows_give_one_depth_per_frame_in_order(frames):
+    """A fake network whose depth is its input's first channel: depths before any blending are the inputs."""
+    from depth_anything_ros.models.vda.temporal import WINDOW, OfflineWindows
+
+    windows = OfflineWindows(lambda window: window[:, 0])
+    out = []
+    for i in range(frames):
+        out += windows.push(torch.full((3, 2, 2), float(i)))
+    out += windows.finish()
+    assert len(out) == frames
+    values = [float(d[0, 0]) for d in out]
+    first = min(frames, WINDOW - 8)
+    assert values[:first] == [float(i) for i in range(first)]
+    if frames > WINDOW:  # keyframes and blending stay between the frames' own values
+        assert all(abs(v - i) < WINDOW for i, v in enumerate(values))
+
+
+def test_bag_process_offline_runs_the_official_windows(estimator, tmp_path):
+    from bag_helpers import SMALL, by_topic, read_bag
+
+    from depth_anything_ros.bag.bagfile import BagError
+    from depth_anything_ros.bag.process import ProcessOptions, process_bag
+    from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag
+    from depth_anything_ros.frame.image_codec import decode_image, depth_from_image
+
+    sample = tmp_path / "sample"
+    write_sample_bag(sample, SampleConfig(**{**SMALL, "frames": 3}))
+    summary = process_bag(sample, tmp_path / "out", estimator, ProcessOptions(progress=False, temporal="offline"))
+    assert summary.frames_done == 3
+    src, out = by_topic(read_bag(sample)), by_topic(read_bag(tmp_path / "out"))
+    images = [torch.from_numpy(np.array(decode_image(m.msg)[0]))[None] for m in src["/camera/image"]]
+    expected = [d.numpy() for d in estimator.estimate_clip(images, "rgb8")]
+    assert len(out["/camera/depth"]) == len(out["/camera/points"]) == 3
+    for message, want in zip(out["/camera/depth"], expected, strict=True):
+        np.testing.assert_array_equal(depth_from_image(message.msg), want)
+    assert not np.array_equal(expected[2], _stream(estimator, [np.array(decode_image(m.msg)[0])
+                                                               for m in src["/camera/image"]])[2])
+    with pytest.raises(BagError, match="no confidence"):
+        process_bag(sample, tmp_path / "out2", estimator,
+                    ProcessOptions(progress=False, temporal="offline", outputs=("depth", "confidence")))
+
+
+def test_bag_process_offline_with_a_per_frame_model_is_one_line_exit_2(synthetic_vits_checkpoint, tmp_path, capsys):
+    from bag_helpers import SMALL
+
+    from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag
+    from depth_anything_ros.cli import main
+
+    sample = tmp_path / "sample"
+    write_sample_bag(sample, SampleConfig(**{**SMALL, "frames": 1}))
+    capsys.readouterr()
+    assert main(["bag", "process", str(sample), str(tmp_path / "out"), "--checkpoint", str(synthetic_vits_checkpoint),
+                 "--model-max-depth", "20", "--input-size", "28", "--device", "cpu", "--no-progress",
+                 "--temporal", "offline"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--temporal offline needs a temporal model (vda-metric-vits/vitb/vitl)" in err[0], err

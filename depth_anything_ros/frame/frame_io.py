@@ -99,6 +99,7 @@ class FrameInput:
     outputs: tuple[str, ...] = OUTPUTS[:4]  # what the caller wants
     stamp: float = 0.0  # header stamp, seconds: the scale smoothing's clock
     reference: np.ndarray | None = None  # (h, w) float metres, NaN/0 invalid: the image size or a uniform resize
+    depth: object = None  # (H, W) float32 torch metres estimated already (offline temporal windows): no model run
 
 
 @dataclass

@@ -175,7 +175,10 @@ class FramePipeline:
             flip = any(wants_confidence(frames[index].outputs, options) for index, _ in items)
             batch, focal = (torch.cat([raw, raw.flip(2)]), focal and focal * 2) if flip else (raw, focal)
             # (B or 2B, H, W) float32 on the device
-            if self._streams is not None:  # one frame: its depth, and the mirrored image's after it
+            given = frames[items[0][0]].depth if self._streams is not None else None
+            if given is not None:  # estimated already (offline windows): no mirrored run, no confidence
+                depth, flip = given[None].to(est.device), False
+            elif self._streams is not None:  # one frame: its depth, and the mirrored image's after it
                 frame = frames[items[0][0]]
                 depth, results[items[0][0]].restart = self._streams.depth(
                     frame.camera, raw, encoding, frame.stamp, options.temporal_max_gap, flip)

@@ -18,7 +18,7 @@ from depth_anything_ros.models.v2.estimator import AUTO, DepthEstimator, resolve
 from depth_anything_ros.models.vda.checkpoint import load_vda_state_dict
 from depth_anything_ros.models.vda.network import VideoDepthAnything
 from depth_anything_ros.models.vda.preprocess import network_input, network_size, upsample_depth
-from depth_anything_ros.models.vda.temporal import StreamState, windowed_depths
+from depth_anything_ros.models.vda.temporal import OfflineWindows, StreamState
 
 _log = logging.getLogger(__name__)
 DEFAULT_INPUT_SIZE = 518  # the official infer_video_depth(_one) default
@@ -89,24 +89,14 @@ class VDAEstimator(DepthEstimator):
         Windows of 32 frames overlapping by 10, blended over 8 (models/vda/temporal.py); at most one window of
         network inputs is held. StreamSizeError when a frame's size differs from the first one's.
         """
-        size: tuple[int, int] | None = None
+        clip = self.offline_clip()
+        for raw in raws:
+            yield from clip.push(raw, encoding)
+        yield from clip.finish()
 
-        def inputs() -> Iterator[torch.Tensor]:
-            nonlocal size
-            for raw in raws:
-                frame_size = (int(raw.shape[1]), int(raw.shape[2]))
-                if size not in (None, frame_size):
-                    raise StreamSizeError(f"frame of {frame_size[1]}x{frame_size[0]} pixels in a clip of "
-                                          f"{size[1]}x{size[0]} frames")
-                size = frame_size
-                yield network_input(raw, encoding, network_size(*size, self.input_size))[0]
-
-        def run(window: torch.Tensor) -> torch.Tensor:
-            with torch.inference_mode():
-                depth, _ = self._forward(window[None].to(self.device, self.dtype))
-            return upsample_depth(depth[0], size)
-
-        yield from windowed_depths(inputs(), run)
+    def offline_clip(self) -> OfflineClip:
+        """Return an empty clip for official offline (windowed) inference, fed one frame at a time."""
+        return OfflineClip(self)
 
     def estimate_raw(self, raw: torch.Tensor, encoding: str = "rgb8") -> torch.Tensor:
         """(B, H, W[, C]) raw tensor -> (B, H, W) float32 metres; each image alone, as a new stream's first frame."""
@@ -121,3 +111,33 @@ class VDAEstimator(DepthEstimator):
             self.estimate_stream(raw, "rgb8", stream)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
+
+
+class OfflineClip:
+    """One clip of same-size frames through the official offline windows of a VDAEstimator."""
+
+    def __init__(self, estimator: VDAEstimator):
+        self.estimator = estimator
+        self.size: tuple[int, int] | None = None  # (H, W) of the clip's frames
+        self.windows = OfflineWindows(self._run)
+
+    def push(self, raw: torch.Tensor, encoding: str) -> list[torch.Tensor]:
+        """Add a (1, H, W[, C]) raw frame; return the (H, W) depths now final. StreamSizeError for another size."""
+        size = (int(raw.shape[1]), int(raw.shape[2]))
+        if self.size not in (None, size):
+            raise StreamSizeError(f"frame of {size[1]}x{size[0]} pixels in a clip of {self.size[1]}x{self.size[0]} "
+                                  "frames")
+        self.size = size
+        est = self.estimator
+        return self.windows.push(network_input(raw, encoding, network_size(*size, est.input_size))[0])
+
+    def finish(self) -> list[torch.Tensor]:
+        """Run the last window(s) and return every remaining depth."""
+        return self.windows.finish()
+
+    def _run(self, window: torch.Tensor) -> torch.Tensor:
+        """(WINDOW, 3, h, w) network inputs -> (WINDOW, H, W) float32 metres on the device."""
+        est = self.estimator
+        with torch.inference_mode():
+            depth, _ = est._forward(window[None].to(est.device, est.dtype))
+        return upsample_depth(depth[0], self.size)

@@ -10,13 +10,13 @@ MAX_SLOTS frames' hidden states (8 tensors per frame, `StreamState.state_bytes`)
 Offline (video_depth.py, infer_video_depth): windows of WINDOW frames advance by WINDOW - OVERLAP; the first
 OVERLAP inputs of a window are replaced by KEYFRAMES of the previous window's input (its first frame, one from the
 middle and its last BLEND), and the depth of the frames two windows share is blended linearly over BLEND frames.
-The metric models take no scale and shift between windows. `windowed_depths` does this with at most one window of
-frames held, yielding each depth once it is final.
+The metric models take no scale and shift between windows. `OfflineWindows` does this with at most one window of
+frames held, returning each depth once it is final.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -78,44 +78,52 @@ def blend_weights() -> list[float]:
     return [0.0] + [i * step for i in range(1, BLEND - 1)] + [1.0]
 
 
-def windowed_depths(inputs: Iterable[torch.Tensor], run: Callable[[torch.Tensor], torch.Tensor]
-                    ) -> Iterator[torch.Tensor]:
-    """Official offline inference: network inputs (3, h, w), one per frame -> each frame's depth (H, W), in order.
+class OfflineWindows:
+    """Official offline inference fed one frame at a time: network inputs (3, h, w) in, final depths (H, W) out.
 
-    `run` maps a window (WINDOW, 3, h, w) to its depths (WINDOW, H, W). The last window is filled with copies of the
-    last frame; a clip shorter than a window is one padded window.
+    `run` maps a window (WINDOW, 3, h, w) to its depths (WINDOW, H, W). `push` returns the depths that became final
+    (in frame order, none until a window is full); `finish` runs the last window(s), filled with copies of the last
+    frame, and returns the rest. A clip shorter than a window is one padded window.
     """
-    frames = iter(inputs)
-    pending: list[torch.Tensor] = []  # real frames from the current window's start on
-    exhausted, seen, emitted = False, 0, 0
-    previous: torch.Tensor | None = None  # the previous window's input, keyframes included
-    held: torch.Tensor | None = None  # depth of the last BLEND frames of the previous window, not final yet
-    while True:
-        while len(pending) < WINDOW and not exhausted:
-            try:
-                pending.append(next(frames))
-                seen += 1
-            except StopIteration:
-                exhausted = True
-        if not pending:
-            break
-        window = torch.stack(pending + [pending[-1]] * (WINDOW - len(pending)))
-        if previous is not None:
-            window[:OVERLAP] = previous[list(KEYFRAMES)]
-        depth = run(window)
-        if held is None:
-            final = [depth[:WINDOW - BLEND]]
+
+    def __init__(self, run: Callable[[torch.Tensor], torch.Tensor]):
+        self.run = run
+        self.pending: list[torch.Tensor] = []  # inputs from the current window's start on
+        self.previous: torch.Tensor | None = None  # the previous window's input, keyframes included
+        self.held: torch.Tensor | None = None  # depth of the last BLEND frames of the previous window, not final
+        self.seen = self.emitted = 0
+
+    def push(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Add a frame's network input (3, h, w); return the depths now final."""
+        self.pending.append(x)
+        self.seen += 1
+        return self._window() if len(self.pending) == WINDOW else []
+
+    def finish(self) -> list[torch.Tensor]:
+        """Run what is left (padded) and return every remaining depth."""
+        out = []
+        while self.pending:
+            out += self._window()
+        out += self._emit([] if self.held is None else list(self.held))
+        self.held = None
+        return out
+
+    def _window(self) -> list[torch.Tensor]:
+        window = torch.stack(self.pending + [self.pending[-1]] * (WINDOW - len(self.pending)))
+        if self.previous is not None:
+            window[:OVERLAP] = self.previous[list(KEYFRAMES)]
+        depth = self.run(window)
+        if self.held is None:
+            final = list(depth[:WINDOW - BLEND])
         else:
             shared = depth[OVERLAP - BLEND:OVERLAP]
-            mixed = [h * (1 - w) + s * w for h, s, w in zip(held, shared, blend_weights(), strict=True)]
-            final = [torch.stack(mixed), depth[OVERLAP:WINDOW - BLEND]]
-        held, previous, pending = depth[WINDOW - BLEND:], window, pending[STEP:]
-        for part in final:
-            for d in part:
-                if emitted < seen:
-                    emitted += 1
-                    yield d
-    for d in held if held is not None else ():
-        if emitted < seen:
-            emitted += 1
-            yield d
+            final = [h * (1 - w) + s * w for h, s, w in zip(self.held, shared, blend_weights(), strict=True)]
+            final += list(depth[OVERLAP:WINDOW - BLEND])
+        self.held, self.previous, self.pending = depth[WINDOW - BLEND:], window, self.pending[STEP:]
+        return self._emit(final)
+
+    def _emit(self, depths: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Depths of real frames only (a padded window's copies are dropped)."""
+        kept = depths[:max(0, self.seen - self.emitted)]
+        self.emitted += len(kept)
+        return kept
