@@ -8,7 +8,8 @@ here, so the same frame with the same options gives the same bytes from all thre
 
 - a temporal model (Video Depth Anything, ``temporal``) runs each camera's frames one at a time, in order, each
   attending to that camera's past frames; when its stream starts over is frame/temporal.py's rule, and the reason
-  is returned with the frame (``restart``);
+  is returned with the frame (``restart``); a frame that brings its depth (``FrameInput.depth``, offline windows)
+  is not run through the model;
 - images are decoded by image_codec; sizes outside preprocess's bounds are refused before any work is done;
 - depth is the model's metric output times ``depth_scale`` (relative checkpoints are refused at construction);
   a model whose metres depend on the focal length (DA3 metric, ``needs_focal``) gets each frame's (fx, fy) from its
