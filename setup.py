@@ -22,7 +22,7 @@ setup(
     # torch: the floor is depth_anything_ros/models/torch_support.py's MIN_TORCH (test/test_platform.py keeps them
     # equal).
     install_requires=["setuptools", "numpy", "torch>=2.3", "safetensors", "huggingface_hub", "rosbags", "matplotlib",
-                      "pyyaml"],
+                      "pyyaml", "h5py"],
     # `depth-anything-ros serve` only: pip install .[serve] (requirements-serve.txt pins the tested versions)
     extras_require={"serve": ["gradio>=6.31,<7", "gradio-client>=2.7,<3"]},
     zip_safe=True,

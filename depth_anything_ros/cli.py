@@ -1,4 +1,4 @@
-"""The `depth-anything-ros` command: `estimate` on image files, `bag ...` tools, `train`, `serve` and the `demo` job.
+"""The `depth-anything-ros` command: `estimate`, `bag ...`, `evaluate` (RGB-D datasets), `train`, `serve`, `demo`.
 
 Each subcommand module adds its parser in `register(subparsers)` and sets `func=handler`, where
 `handler(args) -> int` returns the exit code. `CommandError`, `CheckpointError`, `BagError`, `ValueError`
@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from depth_anything_ros import cli_options
+from depth_anything_ros import evaluate as dataset_evaluate
 from depth_anything_ros.bag import commands as bag_commands
 from depth_anything_ros.bag import demo as bag_demo
 from depth_anything_ros.bag.bagfile import BagError
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _register_estimate(subparsers)
     bag_commands.register(subparsers)
+    dataset_evaluate.register(subparsers)
     train_options.register(subparsers)
     bag_demo.register(subparsers)
     server_commands.register(subparsers)

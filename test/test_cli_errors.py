@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 from bag_helpers import SMALL
+from dataset_writers import write_folder, write_nyu_h5, write_tum
 
 from depth_anything_ros.bag.sample import SampleConfig, write_sample_bag
 from depth_anything_ros.cli import main
@@ -182,11 +183,64 @@ def test_bad_invocations_exit_2_with_one_line(template, expected, paths, capsys,
         assert all(name in line for name in CHECKPOINTS)  # the full list, the default included
 
 
+@pytest.fixture(scope="module")
+def datasets(paths) -> dict[str, str]:
+    """Return `paths` plus bad RGB-D datasets: empty, mixed, mismatched sizes, unknown encodings, corrupt .h5, TUM."""
+    root = Path(paths["root"]) / "datasets"
+    (root / "empty").mkdir(parents=True)
+    write_folder(root / "mixed")
+    write_nyu_h5(root / "mixed")
+    write_folder(root / "good")
+    write_folder(root / "sizes")
+    assert cv2.imwrite(str(root / "sizes" / "depth" / "frame_000.png"), np.ones((10, 10), np.uint16))
+    write_folder(root / "eight_bit")
+    assert cv2.imwrite(str(root / "eight_bit" / "depth" / "frame_000.png"), np.ones((48, 64), np.uint8))
+    write_folder(root / "jpeg_depth")
+    assert cv2.imwrite(str(root / "jpeg_depth" / "depth" / "frame_003.jpg"), np.ones((48, 64), np.uint8))
+    write_nyu_h5(root / "corrupt_h5")
+    (root / "corrupt_h5" / "train" / "kitchen_0001" / "00001.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
+    write_tum(root / "tum_far")
+    (root / "tum_far" / "depth.txt").write_text("# timestamp filename\n1311867190.0 depth/1311867170.450124.png\n")
+    return {**paths, **{name: str(root / name) for name in ("empty", "mixed", "good", "sizes", "eight_bit",
+                                                            "jpeg_depth", "corrupt_h5", "tum_far")}}
+
+
+DATASET_CASES = [
+    ("evaluate {empty} --out {out}", "is an empty folder"),
+    ("evaluate {missing} --out {out}", "missing does not exist"),
+    ("evaluate {mixed} --out {out}", "mixes dataset layouts (folder, nyu); pass --format"),
+    ("evaluate {good} --out {out} --format kitti", "does not look like a kitti dataset"),
+    ("evaluate {good} --out {out} --format vkitti", "argument --format: invalid choice: 'vkitti'"),
+    ("evaluate {good} --out {out} --split test", "no sample in split 'test'"),
+    ("evaluate {good} --out {out} --fx 5", "give all of --fx --fy --cx --cy"),
+    ("evaluate {good} --out {file}", "--out"),
+    ("evaluate {jpeg_depth} --out {out}", "unknown depth encoding '.jpg'"),
+    ("evaluate {tum_far} --out {out}", "no rgb.txt / depth.txt timestamps within 0.02 s"),
+    ("evaluate {good} --out {out} --gt-min-depth 5 --gt-max-depth 1", "--gt-min-depth 5 must be below"),
+    ("evaluate {sizes} --out {out} " + MODEL, "frame_000: RGB 64x48 and depth 10x10 differ in size"),
+    ("evaluate {eight_bit} --out {out} " + MODEL, "unknown depth encoding (uint8, 1 channel(s))"),
+    ("evaluate {corrupt_h5} --out {out} " + MODEL, "as HDF5"),
+]
+
+
+@pytest.mark.parametrize("template, expected", DATASET_CASES, ids=[c[0] for c in DATASET_CASES])
+def test_bad_datasets_exit_2_with_one_line_and_leave_nothing(template, expected, datasets, capsys, monkeypatch,
+                                                             tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    try:
+        code = main(_argv(template, datasets))
+    except SystemExit as exc:
+        code = exc.code
+    _check_one_line(code, capsys.readouterr().err, expected, datasets)
+    assert not [p for p in Path(datasets["root"]).iterdir() if ".partial-" in p.name]  # no half-written output
+
+
 def test_every_subcommand_is_covered():
     from depth_anything_ros.cli import build_parser
 
     covered = {" ".join(t.split()[:2]) if t.startswith("bag ") else t.split()[0]
-               for t, _ in SUBPROCESS_CASES + IN_PROCESS_CASES if t}
+               for t, _ in SUBPROCESS_CASES + IN_PROCESS_CASES + DATASET_CASES if t}
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
     expected = {f"bag {b}" for b in commands["bag"]._subparsers._group_actions[0].choices} | (set(commands) - {"bag"})

@@ -15,8 +15,10 @@ FAMILY_FILES = {"__init__.py", "network.py", "checkpoint.py", "preprocess.py", "
 FAMILY_EXTRA = {"vda": {"temporal.py"}}  # a temporal family also holds its streaming and windowing rules
 # layer -> the package's layers it must not import (entry points cli*, estimate may import every layer)
 FORBIDDEN = {
-    "models": ("frame", "ros", "bag", "train", "cli", "cli_options", "estimate"),
-    "frame": ("ros", "bag", "train", "cli", "cli_options", "estimate"),
+    "models": ("frame", "ros", "bag", "train", "cli", "cli_options", "estimate", "datasets", "evaluate"),
+    "frame": ("ros", "bag", "train", "cli", "cli_options", "estimate", "datasets", "evaluate"),
+    # beside frame/: entry points and train read datasets; readers need no model, ROS, bag or server
+    "datasets": ("models", "frame", "ros", "bag", "train", "server", "cli", "cli_options", "estimate", "evaluate"),
     "ros": ("bag", "train", "cli", "cli_options", "estimate"),
     "bag": ("ros", "train", "cli", "estimate"),
     "train": ("ros", "cli", "estimate"),

@@ -18,7 +18,8 @@ PACKAGE_SOURCES = ["package.xml", "setup.py", "setup.cfg", "resource", PACKAGE, 
 # Python import name -> rosdep key (ROS packages are their own keys). safetensors has no rosdep key (pip only).
 PYTHON_KEYS = {"numpy": "python3-numpy", "cv2": "python3-opencv", "torch": "python3-torch",
                "huggingface_hub": "python3-huggingface-hub-pip", "rosbags": "python3-rosbags-pip",
-               "matplotlib": "python3-matplotlib", "yaml": "python3-yaml"}
+               "matplotlib": "python3-matplotlib", "yaml": "python3-yaml",
+               "h5py": "python3-h5py"}
 ROS_PACKAGES = {"rclpy", "rcl_interfaces", "builtin_interfaces", "std_msgs", "sensor_msgs", "geometry_msgs",
                 "diagnostic_msgs", "lifecycle_msgs", "rosgraph_msgs", "launch", "launch_ros"}
 # message packages rclpy imports by type name at run time: `bag play --clock` publishes rosgraph_msgs/msg/Clock

@@ -47,6 +47,7 @@ OVERRIDES = {
     "bag sample": SMALL_BAG,
     "bag process": [*MODEL, "--input-size", "70"],
     "bag evaluate": [],
+    "evaluate": [],  # not walked: test_dataset_evaluate.py::test_readme_evaluate_line_runs
     "train": [*MODEL, "--input-size", "28", "--steps", "3"],
     "--help": [],
     "serve": [],  # not walked: test_readme_serve_examples_run
@@ -77,6 +78,8 @@ RUN_ELSEWHERE = {  # README command -> what runs it instead of the walk
     'curl -fsS -F image=@frame.png "http://127.0.0.1:7860/v1/depth?format=json&fov=70"':
         "test_readme_serve_examples_run",
     "curl -fsS http://127.0.0.1:7860/v1/health": "test_readme_serve_examples_run",
+    "depth-anything-ros evaluate data/nyudepthv2 --split test --checkpoint hypersim-vits --out output/nyu_eval":
+        "test_dataset_evaluate.py::test_readme_evaluate_line_runs (needs a dataset: it writes one in NYU's layout)",
     "torchrun --standalone --nproc_per_node=2 --no-python depth-anything-ros train output/sample_bag --gt-topic "
     "/camera/depth_gt_mm --checkpoint hypersim-vits --out output/runs/two --steps 30":
         "test_train_distributed.py::test_two_processes_equal_one_process_accumulating_two (README_TORCHRUN)",

@@ -26,8 +26,8 @@ class Recipe:
 class TrainConfig:
     """Everything that defines a run; stored in DIR/run.json, read back by --resume."""
 
-    bags: list[str]
-    gt_topic: str
+    bags: list[str]  # rosbags and RGB-D datasets (datasets/registry.py tells them apart)
+    gt_topic: str | None
     checkpoint: str
     image_topic: str | None = None
     encoder: str | None = None
@@ -40,6 +40,7 @@ class TrainConfig:
     grad_accum: int = 1
     seed: int = 0
     cache_mb: int = 4096
+    dataset_format: str | None = None  # --format of the dataset inputs; None: detected
     recipe: Recipe = field(default_factory=Recipe)
 
     def to_json(self) -> dict:

@@ -1,4 +1,7 @@
-"""Training frames from rosbags: images paired with ground-truth depth by header stamp, split by time, cached.
+"""Training frames from rosbags and RGB-D datasets: images with their ground-truth depth, split, cached.
+
+Datasets (datasets/registry.py) keep their official split where they have one (train vs test/val samples), else
+their last --val-percent % of samples validate, as the last frames in time of the bags do.
 
 Pairing, topic choice, ground-truth decoding and their errors are `bag evaluate`'s (bag/evaluate.py); the size rule
 is the reference-depth one of `bag process --scale-reference` (scale.reference_pixels: the image's size or a
@@ -19,6 +22,8 @@ from depth_anything_ros.bag import bagfile, messages
 from depth_anything_ros.bag.bagfile import BagError
 from depth_anything_ros.bag.frames import read_frame
 from depth_anything_ros.bag.ground_truth import gt_depth, paired_stamps, read_stamps
+from depth_anything_ros.datasets.base import Dataset
+from depth_anything_ros.datasets.registry import open_dataset
 from depth_anything_ros.frame.metrics import MIN_VALID_PIXELS, valid_mask
 from depth_anything_ros.frame.pipeline import rgb8_of_message
 from depth_anything_ros.frame.scale import ReferenceSizeError, reference_pixels
@@ -135,12 +140,30 @@ def _read_bag(path: Path, gt_topic: str, image_topic: str | None, tolerance_s: f
     return unpaired
 
 
-def load_split(bags: list[Path], gt_topic: str, image_topic: str | None, tolerance_s: float, min_depth: float,
-               max_depth: float, val_percent: float, cache_bytes: int) -> Split:
-    """Pair every bag's frames, drop pairs without enough valid ground truth, split by time; BagError when unusable."""
+def dataset_split(dataset: Dataset, val_percent: float) -> tuple[list[int], list[int]]:
+    """(train, validation) sample indices: the official split when the dataset has one, else its last val_percent %."""
+    labels = set(dataset.splits)
+    if "train" in labels and labels & {"test", "val"}:
+        return dataset.indices("train"), [i for i, s in enumerate(dataset.splits) if s in ("test", "val")]
+    n_val = math.ceil(len(dataset) * val_percent / 100.0)
+    if n_val >= len(dataset):
+        raise BagError(f"{dataset.root}: {len(dataset)} sample(s) and no official split: --val-percent "
+                       f"{val_percent:g} leaves none to train on")
+    return list(range(len(dataset) - n_val)), list(range(len(dataset) - n_val, len(dataset)))
+
+
+def load_split(bags: list[Path], gt_topic: str | None, image_topic: str | None, tolerance_s: float,
+               min_depth: float, max_depth: float, val_percent: float, cache_bytes: int,
+               datasets: list[Path] = (), dataset_format: str | None = None) -> Split:
+    """Pair every bag's frames and read every dataset's samples, drop those without enough valid ground truth, split.
+
+    Bags split by time (their last val_percent % of frames validate), datasets by dataset_split; BagError (or the
+    readers' DatasetError) when unusable.
+    """
     cache = FrameCache(cache_bytes)
     order: list[tuple[int, int]] = []  # (stamp, cache index)
     counts = {"unpaired": 0, "dropped": 0}
+    fixed: dict[str, list[int]] = {"train": [], "val": []}  # dataset frames, split by dataset_split
 
     def keep(bag: str):
         def add(stamp: int, rgb: np.ndarray, gt: np.ndarray) -> None:
@@ -154,16 +177,30 @@ def load_split(bags: list[Path], gt_topic: str, image_topic: str | None, toleran
     try:
         for path in bags:
             counts["unpaired"] += _read_bag(Path(path), gt_topic, image_topic, tolerance_s, keep(str(path)))
-        if not order:
+        if bags and not order:
             raise BagError(f"no paired frame has {MIN_VALID_PIXELS} or more valid ground-truth pixels (finite, "
                            f"inside [{min_depth:g}, {max_depth:g}] m) on {gt_topic}; check the topic and "
                            "--gt-min-depth / --gt-max-depth")
         n_val = math.ceil(len(order) * val_percent / 100.0)
-        if n_val >= len(order):
+        if order and n_val >= len(order):
             raise BagError(f"{len(order)} usable frame(s): --val-percent {val_percent:g} leaves none to train on")
+        for path in datasets:
+            dataset = open_dataset(path, dataset_format)
+            for part, indices in zip(("train", "val"), dataset_split(dataset, val_percent), strict=True):
+                for index in indices:
+                    sample = dataset.load(index)
+                    if int(valid_mask(sample.depth, min_depth, max_depth).sum()) < MIN_VALID_PIXELS:
+                        counts["dropped"] += 1
+                        continue
+                    fixed[part].append(len(cache))
+                    cache.add(PairedFrame(str(path), index, sample.rgb, sample.depth))
+        if datasets and not fixed["train"]:
+            raise BagError(f"no dataset training sample has {MIN_VALID_PIXELS} or more valid ground-truth pixels "
+                           f"inside [{min_depth:g}, {max_depth:g}] m; check --gt-min-depth / --gt-max-depth")
     except BaseException:
         cache.close()
         raise
     indices = [i for _, i in sorted(order)]
     split = len(indices) - n_val
-    return Split(cache, indices[:split], indices[split:], counts["unpaired"], counts["dropped"])
+    return Split(cache, indices[:split] + fixed["train"], indices[split:] + fixed["val"], counts["unpaired"],
+                 counts["dropped"])

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from depth_anything_ros.bag.bagfile import BagError, check_bag
+from depth_anything_ros.datasets.registry import FORMATS, is_dataset, open_dataset
 from depth_anything_ros.cli_options import add_model_options, check_checkpoint_name, make_estimator, number
 from depth_anything_ros.train.config import Recipe, TrainConfig
 
@@ -28,8 +29,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Ctrl-C stops after the current step and saves DIR/resume.pt; --resume DIR continues it. "
                     "The same command runs data-parallel under 'torchrun --nproc_per_node=N --no-python' or "
                     "'accelerate launch'. See docs/training.md.")
-    p.add_argument("bags", nargs="*", type=Path, metavar="BAG", help="input bags (mcap or sqlite3)")
-    p.add_argument("--gt-topic", help="ground-truth depth topic (sensor_msgs/Image 16UC1 or 32FC1)")
+    p.add_argument("bags", nargs="*", type=Path, metavar="BAG",
+                   help="input bags (mcap or sqlite3) and/or RGB-D datasets (NYU Depth V2, SUN RGB-D, TUM RGB-D, "
+                        "KITTI, folders: docs/datasets.md), which keep their official train/test split where they "
+                        "have one")
+    p.add_argument("--gt-topic", help="ground-truth depth topic of the bags (sensor_msgs/Image 16UC1 or 32FC1)")
+    p.add_argument("--format", dest="dataset_format", choices=tuple(FORMATS),
+                   help="format of the dataset inputs (default: detected from each one's layout)")
     p.add_argument("--image-topic", help="image topic; default: the only image topic other than the ground truth")
     p.add_argument("--stamp-tolerance", type=number(float, 0.0, unit=" seconds"), default=0.0, metavar="S",
                    help="largest stamp difference between an image and its ground truth (default 0: equal stamps)")
@@ -84,7 +90,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _config(args: argparse.Namespace) -> object:
     """TrainConfig of a new run; BagError naming the missing flag."""
-    for flag, value in (("BAG", args.bags), ("--gt-topic", args.gt_topic), ("--out", args.out)):
+    needs_topic = any(not _is_dataset(Path(b), args.dataset_format) for b in args.bags)
+    for flag, value in (("BAG", args.bags), ("--gt-topic", args.gt_topic or not needs_topic), ("--out", args.out)):
         if not value:
             raise BagError(f"train needs {flag} (or --resume DIR to continue a run)")
     if args.steps and args.epochs:
@@ -98,7 +105,15 @@ def _config(args: argparse.Namespace) -> object:
                        image_topic=args.image_topic, encoder=args.encoder, model_max_depth=args.model_max_depth,
                        stamp_tolerance=args.stamp_tolerance, gt_max_depth=args.gt_max_depth,
                        val_percent=args.val_percent, val_every=args.val_every or 0, steps=args.steps or 0,
-                       grad_accum=args.grad_accum, seed=args.seed, cache_mb=args.cache_mb, recipe=recipe)
+                       grad_accum=args.grad_accum, seed=args.seed, cache_mb=args.cache_mb,
+                       dataset_format=args.dataset_format, recipe=recipe)
+
+
+def _is_dataset(path: Path, dataset_format: str | None) -> bool:
+    """Whether an input is an RGB-D dataset (not a bag): its layout is one the readers know, or --format says so."""
+    return not (path / "metadata.yaml").is_file() and (is_dataset(path) or (dataset_format is not None
+                                                                             and path.exists()
+                                                                             and not path.suffix == ".mcap"))
 
 
 def _resumed_config(args: argparse.Namespace) -> object:
@@ -138,7 +153,10 @@ def _check_and_run(config: object, out: Path, ranks: object, args: argparse.Name
                        f"{config.gt_max_depth:g}")
     check_checkpoint_name(config.checkpoint)
     for bag in config.bags:
-        check_bag(Path(bag))
+        if _is_dataset(Path(bag), config.dataset_format):
+            open_dataset(Path(bag), config.dataset_format)  # its layout's errors before the model loads
+        else:
+            check_bag(Path(bag))
     model_args = argparse.Namespace(checkpoint=config.checkpoint, encoder=config.encoder,
                                     model_max_depth=config.model_max_depth, input_size=config.recipe.input_size,
                                     device=ranks.model_device(args.device), precision="fp32", compile="off")
@@ -171,8 +189,11 @@ def _run(config: object, out: Path, estimator: object, autocast: object, ranks: 
     if not config.recipe.min_depth < max_depth:
         raise BagError(f"--gt-min-depth {config.recipe.min_depth:g} must be below the ground-truth limit "
                        f"{max_depth:g} (--gt-max-depth, default the model's max depth)")
-    split = load_split([Path(b) for b in config.bags], config.gt_topic, config.image_topic, config.stamp_tolerance,
-                       config.recipe.min_depth, max_depth, config.val_percent, config.cache_mb * 2**20)
+    inputs = [Path(b) for b in config.bags]
+    datasets = [p for p in inputs if _is_dataset(p, config.dataset_format)]
+    split = load_split([p for p in inputs if p not in datasets], config.gt_topic, config.image_topic,
+                       config.stamp_tolerance, config.recipe.min_depth, max_depth, config.val_percent,
+                       config.cache_mb * 2**20, datasets, config.dataset_format)
     try:
         plan(config, len(split.train), ranks.world)
         _check_same_run(ranks, out, config)  # every process checked before the main one writes
