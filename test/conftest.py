@@ -54,3 +54,12 @@ def synthetic_da3_checkpoint(tmp_path_factory) -> Path:
     from depth_anything_ros.models.da3.checkpoint import write_synthetic_da3_checkpoint
 
     return write_synthetic_da3_checkpoint(tmp_path_factory.mktemp("da3") / "model.safetensors", seed=0)
+
+
+@pytest.fixture(scope="session")
+def synthetic_vda_checkpoint(tmp_path_factory) -> Path:
+    """Official-format Video Depth Anything metric vits .pth (torch.save), deterministic random weights, per session."""
+    from depth_anything_ros.models.vda.checkpoint import write_synthetic_vda_checkpoint
+
+    folder = tmp_path_factory.mktemp("vda")
+    return write_synthetic_vda_checkpoint(folder / "metric_video_depth_anything_vits.pth", "vits", seed=0)

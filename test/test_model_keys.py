@@ -45,6 +45,12 @@ def test_variant_table_is_consistent():
             assert (name, spec.repo_id, spec.format, spec.max_depth) == (
                 "da3metric-large", "depth-anything/DA3METRIC-LARGE", "da3", None)
             continue
+        if spec.kind == "metric_video":  # Video Depth Anything: test/test_vda_numerics.py
+            size = {"vits": "Small", "vitb": "Base", "vitl": "Large"}[spec.encoder]
+            assert (name, spec.repo_id, spec.filename, spec.format, spec.max_depth) == (
+                f"vda-metric-{spec.encoder}", f"depth-anything/Metric-Video-Depth-Anything-{size}",
+                f"metric_video_depth_anything_{spec.encoder}.pth", "vda", None)
+            continue
         assert name.startswith(("hypersim-", "vkitti-", "relative-"))
         assert (spec.max_depth is None) == (spec.kind == "relative")
         assert spec.repo_id.startswith("depth-anything/Depth-Anything-V2-")

@@ -269,26 +269,29 @@ def relative_checkpoint(tmp_path_factory):
     ("not_uniform", "neither the image's 160x120 nor a uniform resize"),
     ("relative_name", "is a relative model"),
     ("relative_file", "is a relative checkpoint"),
+    ("temporal", "is a Video Depth Anything (temporal) model; fine-tuning a temporal model is not supported"),
     ("finished_run", "holds a finished run"),
     ("other_run", "holds another run"),
     ("no_out", "train needs --out"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, message, sample_bag, synthetic_vits_checkpoint,
-                                                         relative_checkpoint, tmp_path, capsys):
+                                                         relative_checkpoint, synthetic_vda_checkpoint, tmp_path,
+                                                         capsys):
     bag, gt, checkpoint = sample_bag, GT, str(synthetic_vits_checkpoint)
     out = tmp_path / "out"
     changes = {"no_pairs": _shifted, "no_valid": _no_valid, "not_uniform": _squashed}
     if case in changes:
         bag, gt = _bag_with_gt(tmp_path / "bag", sample_bag, changes[case]), "/gt"
     gt = "/nope" if case == "no_gt_topic" else gt
-    checkpoint = {"relative_name": "relative-vits", "relative_file": str(relative_checkpoint)}.get(case, checkpoint)
+    checkpoint = {"relative_name": "relative-vits", "relative_file": str(relative_checkpoint),
+                  "temporal": str(synthetic_vda_checkpoint)}.get(case, checkpoint)
     if case in ("finished_run", "other_run"):
         out.mkdir()
         (out / "run.json").write_text("{}")
         if case == "finished_run":
             (out / "metrics.json").write_text("{}")
     before = sorted(p.name for p in out.iterdir()) if out.exists() else None
-    small = SMALL[2:] if case == "relative_file" else SMALL  # the official relative file name tells its head
+    small = SMALL[2:] if case in ("relative_file", "temporal") else SMALL  # the file tells its head
     argv = ["train", str(bag), "--gt-topic", gt, "--checkpoint", checkpoint, "--steps", "2", *small]
     argv += [] if case == "no_out" else ["--out", str(out)]
     capsys.readouterr()

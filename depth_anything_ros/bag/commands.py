@@ -124,6 +124,9 @@ def _register_process(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strict", action="store_true",
                    help="stop at the first frame with a problem (bad image, unusable camera_info, model failure) "
                         "instead of skipping what it costs and counting it in the summary")
+    p.add_argument("--temporal", default="stream", choices=("stream", "offline"),
+                   help="temporal models (vda-metric-*): stream the image topic frame by frame as the node does "
+                        "live (default), or run the official offline windows (32 frames, overlap 10, blended)")
     g = p.add_argument_group("metric scale", "online scale correction, as the node's scale.* parameters")
     g.add_argument("--scale-reference", metavar="TOPIC",
                    help="reference depth topic (32FC1 m or 16UC1 mm, aligned to the image or a uniform resize): "
@@ -160,7 +163,7 @@ def run_process(args: argparse.Namespace) -> int:
         outputs=tuple(t.strip() for t in args.topics.split(",") if t.strip()), storage=args.storage,
         batch=args.batch, frame=replace(frame_options(args), scale=scale_options(args)), fov_deg=args.fov or 0.0,
         strict=args.strict, scale_reference=args.scale_reference, max_stamp_diff=args.max_stamp_diff,
-        progress=not args.no_progress)
+        progress=not args.no_progress, temporal=args.temporal)
     check_options(opts)
     for path in args.input:
         check_bag(path)

@@ -6,6 +6,8 @@ Outputs follow the node's topic contract under the image topic's namespace (/cam
 at the input image's log time. Every per-frame decision is the pipeline's (depth_anything_ros.frame.pipeline); this
 module reads, pairs each image with its camera_info, writes and counts. A frame's problem skips what it costs,
 is reported once per distinct message and counted in the summary; `strict` aborts on the first one instead.
+A temporal model (vda-metric-*) streams the topic in message order (`temporal` stream, what the node publishes
+live) or runs the official offline windows over it (`temporal` offline, bag/offline.py).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from depth_anything_ros.bag import bagfile, definitions, messages
 from depth_anything_ros.bag.bagfile import BagError
 from depth_anything_ros.bag.frames import DEFAULT_OUTPUTS, OUTPUTS, Frame, FrameBatcher, read_frame, stamp_text
+from depth_anything_ros.bag.offline import OfflineFeed
 from depth_anything_ros.bag.progress import Progress
 from depth_anything_ros.bag.references import ReferenceFeed
 from depth_anything_ros.frame import image_codec
@@ -52,6 +55,7 @@ class ProcessOptions:
     scale_reference: str | None = None  # reference depth topic for frame.scale mode reference
     max_stamp_diff: float = 0.05  # seconds between an image and its reference depth
     progress: bool = True
+    temporal: str = "stream"  # temporal models: stream (as the node) or offline (official windows)
 
 
 @dataclass
@@ -199,6 +203,7 @@ class FrameWriter:
         topics = output_topics(image_topic, opts.output_namespace)
         self.conns = {role: bagfile.add_topic(writer, topics[role], OUTPUT_TYPES[role]) for role in opts.outputs}
         self._reported: set[str] = set()
+        self.offline = OfflineFeed(pipeline.estimator) if opts.temporal == "offline" else None
 
     def camera_info_of(self, frame: Frame):
         """Return the camera_info paired with a frame, the --fov pinhole when the bag has none, or None."""
@@ -210,10 +215,19 @@ class FrameWriter:
         return info
 
     def write(self, batch: list[Frame]) -> None:
-        """Process and write every selected output of a batch of frames."""
+        """Process and write every selected output of a batch of frames (offline: of those whose depth is final)."""
+        self._write(self.offline.add(batch) if self.offline is not None else [(f, None) for f in batch])
+
+    def finish(self) -> None:
+        """Write the frames the offline windows still hold."""
+        if self.offline is not None:
+            self._write(self.offline.finish())
+
+    def _write(self, pairs: list) -> None:
+        batch = [frame for frame, _ in pairs]
         inputs = [FrameInput(camera=self.image_topic, message=f.message, camera_info=self.camera_info_of(f),
-                             outputs=self.opts.outputs, stamp=f.stamp * 1e-9,
-                             reference=self.references.reference_for(f)) for f in batch]
+                             outputs=self.opts.outputs, stamp=f.stamp * 1e-9, depth=depth,
+                             reference=self.references.reference_for(f)) for f, depth in pairs]
         for frame, result in zip(batch, self.pipeline.run(inputs, self.opts.frame), strict=True):
             self._report(frame, result)
             if result.scale is not None:
@@ -281,6 +295,11 @@ def check_options(opts: ProcessOptions) -> None:
     if unknown or not opts.outputs:
         raise BagError(f"unknown output(s) {', '.join(unknown) or '(none)'} in --topics; choose from "
                        f"{', '.join(OUTPUTS)}")
+    if opts.temporal not in ("stream", "offline"):
+        raise BagError(f"--temporal must be stream or offline, got {opts.temporal!r}")
+    if opts.temporal == "offline" and "confidence" in opts.outputs:
+        raise BagError("--temporal offline gives no confidence (it needs a mirrored run of every frame): drop "
+                       "confidence from --topics, or use --temporal stream")
     if opts.batch < 1:
         raise BagError(f"--batch must be at least 1, got {opts.batch}")
     if opts.output_namespace is not None:
@@ -290,6 +309,9 @@ def check_options(opts: ProcessOptions) -> None:
 def process_bag(src: str | Path, dst: str | Path, estimator: object, opts: ProcessOptions) -> ProcessSummary:
     """Copy bag src to a new bag dst adding the model's outputs; returns the summary (also when interrupted)."""
     check_options(opts)
+    if opts.temporal == "offline" and not getattr(estimator, "temporal", False):
+        raise BagError("--temporal offline needs a temporal model (vda-metric-vits/vitb/vitl); "
+                       f"{estimator.checkpoint_path} is not one")
     pipeline = FramePipeline(estimator, allow_relative=opts.frame.scale.mode == "reference")
     reader = bagfile.open_reader(src)
     try:
@@ -352,6 +374,7 @@ def process_bag(src: str | Path, dst: str | Path, estimator: object, opts: Proce
                         for batch in batcher.add(frame):
                             run(batch)
                     run(batcher.flush())
+                    frames.finish()
         except KeyboardInterrupt:
             summary.interrupted = True
         finally:

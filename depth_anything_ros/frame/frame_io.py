@@ -36,6 +36,7 @@ class FrameOptions:
     voxel_size: float = 0.0  # metres: one point per occupied voxel (unorganised clouds only); 0 = off
     cloud_min_confidence: float = 0.0  # points of lower confidence are invalid; 0 = no gate
     scan: ScanOptions = ScanOptions()
+    temporal_max_gap: float = 1.0  # temporal models: a longer gap between a camera's stamps starts over; 0 = never
 
     def __post_init__(self):
         object.__setattr__(self, "colormap", str(self.colormap).lower())
@@ -61,6 +62,8 @@ class FrameOptions:
                             "image grid): set cloud.organized false (--unorganized), or cloud.voxel_size 0")
         if not 0.0 <= self.cloud_min_confidence <= 1.0:
             problems.append(f"cloud min confidence must be in [0, 1], got {self.cloud_min_confidence}")
+        if not 0.0 <= self.temporal_max_gap <= 3600.0:
+            problems.append(f"temporal max gap must be in [0, 3600] seconds, got {self.temporal_max_gap}")
         problems += self.scan.problems()
         if problems:
             raise ValueError("; ".join(problems))
@@ -96,6 +99,7 @@ class FrameInput:
     outputs: tuple[str, ...] = OUTPUTS[:4]  # what the caller wants
     stamp: float = 0.0  # header stamp, seconds: the scale smoothing's clock
     reference: np.ndarray | None = None  # (h, w) float metres, NaN/0 invalid: the image size or a uniform resize
+    depth: object = None  # (H, W) float32 torch metres estimated already (offline temporal windows): no model run
 
 
 @dataclass
@@ -111,6 +115,7 @@ class FrameResult:
     confidence: np.ndarray | None = None  # (H, W) float32 in [0, 1], 0 where the depth is invalid
     scale: ScaleState | None = None  # the scale applied and this frame's fit (scale modes other than fixed)
     problems: list[FrameProblem] = field(default_factory=list)
+    restart: str | None = None  # temporal models: why the camera's stream started over at this frame
     seconds: dict[str, float] = field(default_factory=dict)  # stage durations (batch stages shared)
 
     def problem(self, kind: str, message: str, skipped: Sequence[str]) -> None:

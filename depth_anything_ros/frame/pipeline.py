@@ -6,6 +6,10 @@ and confidence, and lists the problems of the frame.
 The node, `bag process` and `estimate` only move frames in and results out; every decision about a frame is made
 here, so the same frame with the same options gives the same bytes from all three:
 
+- a temporal model (Video Depth Anything, ``temporal``) runs each camera's frames one at a time, in order, each
+  attending to that camera's past frames; when its stream starts over is frame/temporal.py's rule, and the reason
+  is returned with the frame (``restart``); a frame that brings its depth (``FrameInput.depth``, offline windows)
+  is not run through the model;
 - images are decoded by image_codec; sizes outside preprocess's bounds are refused before any work is done;
 - depth is the model's metric output times ``depth_scale`` (relative checkpoints are refused at construction);
   a model whose metres depend on the focal length (DA3 metric, ``needs_focal``) gets each frame's (fx, fy) from its
@@ -56,6 +60,7 @@ from depth_anything_ros.frame.scale import (
     relative_to_depth,
 )
 from depth_anything_ros.frame.scan import ScanError, laser_scan
+from depth_anything_ros.frame.temporal import TemporalStreams
 from depth_anything_ros.frame.voxel import voxel_downsample
 from depth_anything_ros.models.image import check_work, to_rgb8
 from depth_anything_ros.models.variants import CHECKPOINTS, METRIC
@@ -111,8 +116,14 @@ class FramePipeline:
         if not allow_relative:
             require_metric(estimator)
         self.estimator = estimator
+        self._streams = TemporalStreams(estimator) if getattr(estimator, "temporal", False) else None
         self._cameras: dict[Hashable, _CameraState] = {}
         self._luts: dict[str, np.ndarray] = {}
+
+    def reset_temporal(self, camera: Hashable | None = None) -> None:
+        """Start the temporal stream of one camera (all with None) over; nothing for per-frame models."""
+        if self._streams is not None:
+            self._streams.reset(camera)
 
     def colour_range(self, options: FrameOptions, state: ScaleState | None = None) -> tuple[float, float]:
         """(near, far) metres of the colourised depth: 0 .. the model's max depth x the applied scale."""
@@ -130,8 +141,9 @@ class FramePipeline:
             results[index].seconds["decode"] = time.perf_counter() - start
             if decoded is not None:
                 pixels, encoding = decoded
-                groups.setdefault((pixels.shape, pixels.dtype.str, encoding), []).append((index, pixels))
-        for (_, _, encoding), items in groups.items():
+                alone = (index,) if self._streams is not None else ()  # temporal: one frame at a time, in order
+                groups.setdefault((pixels.shape, pixels.dtype.str, encoding, *alone), []).append((index, pixels))
+        for (_, _, encoding, *_), items in groups.items():
             self._run_group(frames, results, items, encoding, options)
         return results
 
@@ -164,7 +176,17 @@ class FramePipeline:
             flip = any(wants_confidence(frames[index].outputs, options) for index, _ in items)
             batch, focal = (torch.cat([raw, raw.flip(2)]), focal and focal * 2) if flip else (raw, focal)
             # (B or 2B, H, W) float32 on the device
-            depth = est.estimate_raw(batch, encoding) if focal is None else est.estimate_raw(batch, encoding, focal)
+            given = frames[items[0][0]].depth if self._streams is not None else None
+            if given is not None:  # estimated already (offline windows): no mirrored run, no confidence
+                depth, flip = given[None].to(est.device), False
+            elif self._streams is not None:  # one frame: its depth, and the mirrored image's after it
+                frame = frames[items[0][0]]
+                depth, results[items[0][0]].restart = self._streams.depth(
+                    frame.camera, raw, encoding, frame.stamp, options.temporal_max_gap, flip)
+            elif focal is None:
+                depth = est.estimate_raw(batch, encoding)
+            else:
+                depth = est.estimate_raw(batch, encoding, focal)
             agreement = flip_agreement(depth[:len(items)], depth[len(items):].flip(-1)) if flip else None
             if est.device.type == "cuda":
                 torch.cuda.synchronize(est.device)

@@ -49,6 +49,8 @@ def model_provenance(estimator, requested: str | None = None) -> dict:
            "synthetic": bool(is_synthetic(path))}
     if estimator.needs_focal:  # DA3: no head scale, metres from each frame's focal length
         out.update(max_depth=None, scale="network output x focal / 300", sky=estimator.sky)
+    if getattr(estimator, "temporal", False):  # VDA: relu head in metres, each frame attends to its camera's past
+        out.update(max_depth=None, scale="relu head, metres", temporal="stream per camera")
     return out
 
 

@@ -1,4 +1,4 @@
-"""The one table of encoders and known checkpoints (Depth-Anything-V2 and DA3 metric); everything derives from it."""
+"""The one table of encoders and known checkpoints (Depth-Anything-V2, DA3 metric, Video Depth Anything metric)."""
 
 from __future__ import annotations
 
@@ -35,9 +35,11 @@ ENCODERS: dict[str, EncoderSpec] = {
 METRIC = "metric"
 RELATIVE = "relative"
 METRIC_FOCAL = "metric_focal"  # metres only with the focal length: depth = exp head x focal / 300 (DA3 metric)
+METRIC_VIDEO = "metric_video"  # relu head in metres, temporal: each frame attends to past frames (Video Depth Anything)
 FORMAT_PTH = "pth"
 FORMAT_HF = "hf"
 FORMAT_DA3 = "da3"  # the Depth-Anything-3 API's model.safetensors: every tensor under 'model.'
+FORMAT_VDA = "vda"  # the official Video Depth Anything state_dict (.pth): 'pretrained.' and 'head.' tensors
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class CheckpointSpec:
     encoder: str
     repo_id: str
     filename: str
-    kind: str  # METRIC (sigmoid x max_depth, metres), RELATIVE (ReLU, inverse depth) or METRIC_FOCAL (DA3)
+    kind: str  # METRIC (sigmoid x max_depth, metres), RELATIVE (ReLU, inverse depth), METRIC_FOCAL (DA3), METRIC_VIDEO
     max_depth: float | None  # the sigmoid head's scale; None for RELATIVE and METRIC_FOCAL (unbounded exp head)
     format: str  # FORMAT_PTH (official state_dict), FORMAT_HF (transformers folder) or FORMAT_DA3 (safetensors)
     licence: str = ""  # of the weights, as their Hugging Face model card states it
@@ -67,6 +69,7 @@ class CheckpointSpec:
 _SIZE_NAMES = {"vits": "Small", "vitb": "Base", "vitl": "Large"}
 _V2_LICENCES = {"vits": "Apache-2.0", "vitb": "CC-BY-NC-4.0", "vitl": "CC-BY-NC-4.0"}
 DA3_METRIC = "da3metric-large"
+VDA_PREFIX = "vda-metric-"
 
 
 def _build_checkpoints() -> dict[str, CheckpointSpec]:
@@ -91,6 +94,10 @@ def _build_checkpoints() -> dict[str, CheckpointSpec]:
             "model.safetensors", RELATIVE, None, FORMAT_HF, _V2_LICENCES[enc])
     table[DA3_METRIC] = CheckpointSpec(DA3_METRIC, "vitl", "depth-anything/DA3METRIC-LARGE", "model.safetensors",
                                        METRIC_FOCAL, None, FORMAT_DA3, "Apache-2.0")
+    for enc, size in _SIZE_NAMES.items():
+        table[VDA_PREFIX + enc] = CheckpointSpec(
+            VDA_PREFIX + enc, enc, f"depth-anything/Metric-Video-Depth-Anything-{size}",
+            f"metric_video_depth_anything_{enc}.pth", METRIC_VIDEO, None, FORMAT_VDA, _V2_LICENCES[enc])
     return table
 
 

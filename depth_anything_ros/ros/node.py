@@ -53,6 +53,8 @@ def _scale_text(est) -> str:
     """Return what sets the model's metres, for the activation log line."""
     if est.needs_focal:
         return f"depth x focal / 300 from camera_info, sky {est.sky}"
+    if getattr(est, "temporal", False):
+        return f"temporal: each camera's frames attend to its past frames, colours up to {est.max_depth} m"
     return f"max depth {est.max_depth} m"
 
 
@@ -115,6 +117,9 @@ class DepthAnythingNode(LifecycleNode):
             reason = "the loaded checkpoint is a relative model: scale.mode must stay reference"
         if reason:
             return SetParametersResult(successful=False, reason=reason)
+        if values.get("model.reset_temporal") is True and self._pipeline is not None:
+            self._pipeline.reset_temporal()  # every camera's next frame starts a new stream
+            self.get_logger().info("model.reset_temporal: temporal state of every camera reset")
         for name, value in values.items():
             spec = node_params.SPECS.get(name)
             if spec is None:

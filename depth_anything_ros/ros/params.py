@@ -53,8 +53,8 @@ class ParamSpec:
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("model.checkpoint", "hypersim-vits",
               "Metric checkpoint: a variant name (hypersim-vits/vitb/vitl, vkitti-vits/vitb/vitl, '-hf' suffix for "
-              "the transformers format; da3metric-large, which needs camera_info) or a path to an official .pth "
-              "file, a Hugging Face model folder or a DA3 model.safetensors."),
+              "the transformers format; da3metric-large, which needs camera_info; vda-metric-vits/vitb/vitl, "
+              "temporal) or a path to an official .pth file, a Hugging Face model folder or a DA3 model.safetensors."),
     ParamSpec("model.encoder", "auto",
               "Encoder; auto: the variant's, or read from the checkpoint's tensor shapes.",
               choices=("auto", "vits", "vitb", "vitl")),
@@ -70,6 +70,13 @@ PARAMS: tuple[ParamSpec, ...] = (
               "da3metric-large only: sky pixels (sky probability >= 0.3) are NaN in depth and absent from points "
               "(invalid), or filled with the 0.99-quantile of the other pixels' depth as the official code does.",
               choices=("invalid", "official_fill")),
+    ParamSpec("model.temporal_max_gap", 1.0,
+              "Temporal models (vda-metric-*): a camera's frames more than this many seconds apart (header stamps) "
+              "start its temporal state over, as do a stamp going back, an image size change and deactivate; "
+              "0 = never for a gap.", low=0.0, high=3600.0, runtime=True),
+    ParamSpec("model.reset_temporal", False,
+              "Temporal models: setting this true starts every camera's temporal state over (each set to true "
+              "does it again; it reads back as set).", runtime=True),
     ParamSpec("model.compile", "auto",
               "torch.compile the network (one graph per input shape, each compile logged) and warm it up at "
               "activation for every camera whose camera_info is known; auto: on for CUDA, off for CPU.",
@@ -260,7 +267,8 @@ def frame_options(values: dict[str, object]) -> FrameOptions:
                         colormap=values["colored.colormap"], undistort=values["camera.undistort"], scale=scale,
                         edge_filter=values["cloud.edge_filter"], edge_angle_deg=values["cloud.edge_angle_deg"],
                         voxel_size=values["cloud.voxel_size"], cloud_min_confidence=values["cloud.min_confidence"],
-                        scan=ScanOptions(**{name: values[f"scan.{name}"] for name in _SCAN_FIELDS}))
+                        scan=ScanOptions(**{name: values[f"scan.{name}"] for name in _SCAN_FIELDS}),
+                        temporal_max_gap=values["model.temporal_max_gap"])
 
 
 def allowed(spec: ParamSpec) -> str:

@@ -109,6 +109,8 @@ class FrameWorker:
                 return
             for problem in result.problems:
                 self._report(cam, problem.text())
+            if result.restart is not None:
+                self._node.get_logger().warning(f"{cam.label}: {result.restart}")
             self._scale_events(cam, result)
             try:
                 self._publish(cam, frame, result)

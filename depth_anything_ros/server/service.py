@@ -112,6 +112,7 @@ class DepthService:
             decoded = time.perf_counter()
             with self._model_lock:
                 waited = time.perf_counter()
+                self.pipeline.reset_temporal()  # uploads are unrelated pictures: each is a temporal model's first frame
                 result = self.pipeline.run([frame], options)[0]
                 colour_range = self.pipeline.colour_range(options)
                 self.served += 1

@@ -161,6 +161,9 @@ def _check_and_run(config: object, out: Path, ranks: object, args: argparse.Name
                                     model_max_depth=config.model_max_depth, input_size=config.recipe.input_size,
                                     device=ranks.model_device(args.device), precision="fp32", compile="off")
     estimator = make_estimator(model_args, announce_synthetic=ranks.main)
+    if getattr(estimator, "temporal", False):
+        raise BagError(f"--checkpoint {config.checkpoint} is a Video Depth Anything (temporal) model; fine-tuning a "
+                       "temporal model is not supported: train fine-tunes V2 metric checkpoints (hypersim-*, vkitti-*)")
     if not isinstance(estimator.model, DepthAnythingV2):
         raise BagError(f"--checkpoint {config.checkpoint} is not a Depth-Anything-V2 model; train fine-tunes V2 "
                        "metric checkpoints (hypersim-*, vkitti-* or their files)")

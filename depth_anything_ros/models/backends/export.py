@@ -60,6 +60,9 @@ class Exported:
 def export_onnx(estimator: DepthEstimator, onnx_path: str | Path, image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE
                 ) -> Exported:
     """Write the fp32 network of a CPU `estimator` for width x height images to `onnx_path` and its sidecar."""
+    if getattr(estimator, "temporal", False):
+        raise ValueError("export of the temporal family (Video Depth Anything) is not supported yet: its network "
+                         "carries state from frame to frame; export a Depth-Anything-V2 or DA3 checkpoint")
     if estimator.device.type != "cpu" or estimator.dtype != torch.float32:
         raise ValueError("export needs the estimator on the CPU in fp32 (device 'cpu', precision 'fp32')")
     family = family_of(estimator)
