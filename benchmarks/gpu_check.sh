@@ -84,8 +84,10 @@ BASE_PY=$PY
 # The order is the order of importance: what the performance targets need first, the long compile tail last.
 if [ $CUDA = 1 ]; then
     PRECISIONS=fp32,fp16,bf16 FP16=fp16 COMPILE_ON="--compile on" COMPILE_FLAG="--compile"
+    ORT_PROVIDERS=TensorrtExecutionProvider,CUDAExecutionProvider,CPUExecutionProvider
 else  # inductor on a CPU takes minutes per shape and fp16 does not run there: the same commands, eager, no fp16
     PRECISIONS=fp32,bf16 FP16="" COMPILE_ON="--compile off" COMPILE_FLAG=""
+    ORT_PROVIDERS=CPUExecutionProvider
 fi
 OFFICIAL_ENCODERS=$(tr ',' '\n' <<< "$ENCODERS" | grep -x -E 'vits|vitl' | paste -sd, -)
 [ -n "$OFFICIAL_ENCODERS" ] || OFFICIAL_ENCODERS=vits
@@ -108,8 +110,9 @@ PLAN=(
     "model_only_compiled_fp16|100|$MODEL --precisions ${FP16:-none} --resolutions 640x480 --batches 1 $COMPILE_ON"
     "model_only_compiled_fp32|100|$MODEL --precisions fp32 --resolutions 640x480 --batches 1 $COMPILE_ON"
 )
-# The second check (GPU issue 2): what landed after the first plan was written. Temporal models and ONNX Runtime
-# providers are not in the package yet, and the server's dependencies (gradio, 78 MB of wheels) do not fit the carry.
+# The second check (GPU issue 2): what landed after the first plan was written. Temporal models are not in the
+# package yet, and the server's dependencies (gradio, 78 MB of wheels) do not fit the carry. The ONNX Runtime step
+# needs an onnxruntime-gpu in the GPU image; without one it fails naming the providers it has.
 if [ "$PLAN_NUMBER" = 2 ]; then
     PLAN=(
         "tests|150|pytest"
@@ -117,6 +120,7 @@ if [ "$PLAN_NUMBER" = 2 ]; then
         "train_steps|150|train_steps.py --encoders vits,vitb --size 518 --batch 4 --precisions $PRECISIONS"
         "da3_compiled|150|da3_vs_v2.py --precisions bf16 $COMPILE_FLAG"
         "train_scale|120|train_scale.py --processes 2"
+        "onnx_providers|150|onnx_numerics.py --models vits,vitl --providers $ORT_PROVIDERS"
     )
 fi
 if [ $LIST = 1 ]; then

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from depth_anything_ros import cli_options
 from depth_anything_ros import evaluate as dataset_evaluate
+from depth_anything_ros import export as export_command
 from depth_anything_ros.bag import commands as bag_commands
 from depth_anything_ros.bag import demo as bag_demo
 from depth_anything_ros.bag.bagfile import BagError
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_options.register(subparsers)
     bag_demo.register(subparsers)
     server_commands.register(subparsers)
+    export_command.register(subparsers)
     return parser
 
 

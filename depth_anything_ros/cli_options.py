@@ -105,6 +105,21 @@ def add_model_options(p: argparse.ArgumentParser, inference: bool = True, batch:
     if batch:
         g.add_argument("--batch", type=number(int, 1), default=1, metavar="N",
                        help="frames per forward pass (default 1); larger batches help on a GPU")
+    g.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
+                   help="what runs the network: torch (default), or onnxruntime with --checkpoint an exported .onnx "
+                        "file (depth-anything-ros export); preprocessing and everything after the network are the "
+                        "same code for both (docs/onnx.md)")
+    g.add_argument("--providers", default="CPUExecutionProvider", metavar="NAME[,NAME]",
+                   help="onnxruntime only: execution providers in order of preference, comma-separated "
+                        "(TensorrtExecutionProvider, CUDAExecutionProvider, OpenVINOExecutionProvider, "
+                        "CPUExecutionProvider; default CPUExecutionProvider)")
+    g.add_argument("--tensorrt-cache", default="", metavar="DIR",
+                   help="TensorrtExecutionProvider only: keep its engines (one per input shape, minutes to build) "
+                        "and timing cache in DIR")
+    g.add_argument("--tensorrt-fp16", action="store_true", help="TensorrtExecutionProvider only: fp16 engines")
+    g.add_argument("--no-self-check", action="store_true",
+                   help="onnxruntime only: skip the startup self-check (one probe frame through the backend and "
+                        "the PyTorch checkpoint it was exported from; a difference above the tolerance exits 2)")
     g.add_argument("--sky", default="invalid", choices=("invalid", "official_fill"),
                    help="da3metric-large only: sky pixels are invalid, NaN (default), or get the official fill "
                         "(0.99-quantile of the other pixels' depth)")
@@ -156,7 +171,7 @@ def make_estimator(args: argparse.Namespace, announce_synthetic: bool = True, al
     Errors name the flags: CheckpointError (reworded, see cli_wording) or BagError for --input-size, --device,
     --precision. A checkpoint marked as synthetic weights is announced with a banner on stderr.
     """
-    from depth_anything_ros.models.checkpoint_io import CheckpointError, is_synthetic
+    from depth_anything_ros.models.checkpoint_io import CheckpointError
     from depth_anything_ros.models.input_size import check_input_size
     from depth_anything_ros.models.registry import load_estimator
     from depth_anything_ros.models.v2.estimator import resolve_device, resolve_precision
@@ -174,9 +189,14 @@ def make_estimator(args: argparse.Namespace, announce_synthetic: bool = True, al
         resolve_precision(args.precision, device)
     except ValueError as exc:
         raise BagError(f"invalid --precision: {exc}") from None
+    backend = getattr(args, "backend", "torch")
+    if backend == "torch" and str(args.checkpoint).endswith(".onnx"):
+        raise CommandError(f"--checkpoint {args.checkpoint} is an exported ONNX file: add --backend onnxruntime")
     check_checkpoint_name(args.checkpoint, allow_relative)
     options = {"encoder": args.encoder, "max_depth": args.model_max_depth}
-    compile_mode = {"on": True, "off": False}.get(args.compile, "auto")
+    compile_mode = {"on": True, "off": False}.get(getattr(args, "compile", "auto"), "auto")
+    if backend != "torch":
+        return _backend_estimator(args, backend, options, compile_mode, announce_synthetic)
     try:
         estimator = load_estimator(args.checkpoint, device=args.device, precision=args.precision,
                                    input_size=args.input_size, compile=compile_mode,
@@ -184,10 +204,41 @@ def make_estimator(args: argparse.Namespace, announce_synthetic: bool = True, al
                                    **{k: v for k, v in options.items() if v is not None})
     except CheckpointError as exc:
         raise CheckpointError(cli_wording(str(exc))) from None
+    _announce(estimator, announce_synthetic)
+    return estimator
+
+
+def _announce(estimator, announce_synthetic: bool) -> None:
+    """Print the synthetic-weights banner on stderr when the checkpoint holds random weights."""
+    from depth_anything_ros.models.checkpoint_io import is_synthetic
+
     if announce_synthetic and is_synthetic(estimator.checkpoint_path):
         print(banner(f"SYNTHETIC WEIGHTS: {Path(estimator.checkpoint_path).name} holds random weights with the "
                      "official shapes. Every depth, point cloud and metric is MEANINGLESS; only the pipeline is "
                      "real. Use a real checkpoint for results."), file=sys.stderr)
+
+
+def _backend_estimator(args: argparse.Namespace, backend: str, options: dict, compile_mode: object,
+                       announce_synthetic: bool) -> object:
+    """Load the estimator of a non-torch --backend and self-check it unless --no-self-check; CommandError on failure."""
+    from depth_anything_ros.models.backends.loader import load_backend_estimator
+    from depth_anything_ros.models.backends.self_check import require_self_check
+
+    providers = [name.strip() for name in args.providers.split(",") if name.strip()]
+    try:
+        estimator = load_backend_estimator(args.checkpoint, backend, providers, args.input_size,
+                                           getattr(args, "sky", "invalid"), args.tensorrt_cache, args.tensorrt_fp16,
+                                           device=args.device,
+                                           precision=args.precision, compile=compile_mode,
+                                           **{k: v for k, v in options.items() if v is not None})
+    except ValueError as exc:
+        raise CommandError(f"--backend {backend}: {cli_wording(str(exc))}") from None
+    _announce(estimator, announce_synthetic)
+    if not args.no_self_check:
+        try:
+            print(f"{PROG}: {require_self_check(estimator).text()}", file=sys.stderr)
+        except ValueError as exc:
+            raise CommandError(f"{exc} (--no-self-check skips the check)") from None
     return estimator
 
 

@@ -24,6 +24,12 @@ FORBIDDEN = {
     "train": ("ros", "cli", "estimate"),
     "server": ("ros", "bag", "train", "cli", "estimate"),
 }
+# models/backends/ (ONNX export, ONNX Runtime, the self-check) sits on the families: they and the registry never
+# import it (checkpoint_io reads an export's synthetic mark through the light backends.sidecar only)
+MODEL_SUBLAYERS = {"depth_anything_ros.models.v2": "depth_anything_ros.models.backends",
+                   "depth_anything_ros.models.da3": "depth_anything_ros.models.backends",
+                   "depth_anything_ros.models.vda": "depth_anything_ros.models.backends",
+                   "depth_anything_ros.models.registry": "depth_anything_ros.models.backends"}
 MAX_MODULE_LINES = 400
 
 
@@ -101,6 +107,13 @@ def test_imports_point_down(name):
     assert not bad, f"{name} ({layer(name)}/) imports {sorted(bad)}"
 
 
+@pytest.mark.parametrize("name", sorted(m for m in modules() if any(m.startswith(low) for low in MODEL_SUBLAYERS)))
+def test_model_families_do_not_import_the_backends(name):
+    above = next(MODEL_SUBLAYERS[low] for low in MODEL_SUBLAYERS if name.startswith(low))
+    bad = [n for n in imported_names(modules()[name]) if n.startswith(above)]
+    assert not bad, f"{name} imports {sorted(bad)}"
+
+
 @pytest.mark.parametrize("name", sorted(m for m in modules() if layer(m) in ("models", "frame")))
 def test_lower_layers_import_no_ros(name):
     bad = {n.split(".")[0] for n in imported_names(modules()[name])} & ROS_MODULES
@@ -122,7 +135,8 @@ def test_lower_layers_import_with_rclpy_unimportable():
 
 
 def test_family_folders_have_the_same_files():
-    families = [d for d in (PACKAGE / "models").iterdir() if d.is_dir() and (d / "__init__.py").exists()]
+    families = [d for d in (PACKAGE / "models").iterdir()
+                if d.is_dir() and (d / "__init__.py").exists() and d.name != "backends"]  # backends: no family
     assert {d.name for d in families} >= {"v2", "da3", "vda"}
     for folder in families:
         assert {p.name for p in folder.glob("*.py")} == FAMILY_FILES | FAMILY_EXTRA.get(folder.name, set()), folder
@@ -158,7 +172,7 @@ def test_unknown_public_name_is_an_attribute_error():
 @pytest.mark.parametrize("argv", [["--help"], ["bag", "--help"], ["bag", "record", "--help"], ["bag", "play", "--help"],
                                   ["bag", "sample", "--help"], ["bag", "process", "--help"], ["estimate", "--help"],
                                   ["train", "--help"], ["demo", "--help"],
-                                  ["serve", "--help"]])
+                                  ["serve", "--help"], ["export", "--help"]])
 def test_help_imports_neither_torch_nor_rclpy(argv):
     code = ("import sys\nfrom depth_anything_ros.cli import main\n"
             f"try:\n    main({argv!r})\nexcept SystemExit as exc:\n    code = exc.code\n"

@@ -72,6 +72,13 @@ def is_synthetic(path: str | os.PathLike) -> bool:
     path = Path(path)
     if path.is_dir():
         path = path / HF_WEIGHTS
+    if path.suffix == ".onnx":  # an exported network: its sidecar says (models/backends/sidecar.py)
+        from depth_anything_ros.models.backends.sidecar import read_sidecar
+
+        try:
+            return read_sidecar(path).synthetic
+        except ValueError:
+            return False
     try:
         if (read_meta(path) or {}).get("synthetic"):
             return True

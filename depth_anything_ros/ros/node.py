@@ -26,7 +26,8 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan, Point
 from depth_anything_ros.frame.colorize import COLORMAPS
 from depth_anything_ros.frame.pipeline import FramePipeline
 from depth_anything_ros.models.checkpoint_io import CheckpointError, is_synthetic
-from depth_anything_ros.models.registry import load_estimator
+from depth_anything_ros.models.backends.loader import load_backend_estimator
+from depth_anything_ros.models.backends.self_check import require_self_check
 from depth_anything_ros.ros import diagnostics as node_diagnostics
 from depth_anything_ros.ros import messages as ros_messages
 from depth_anything_ros.ros import params as node_params
@@ -74,6 +75,7 @@ class DepthAnythingNode(LifecycleNode):
         self._estimator = None
         self._pipeline: FramePipeline | None = None
         self._synthetic = False  # the loaded checkpoint holds synthetic (random) weights
+        self._self_check = None
         self._worker: FrameWorker | None = None
         self._active = False
         self._activated_at = 0.0
@@ -192,12 +194,12 @@ class DepthAnythingNode(LifecycleNode):
         cfg = self._config
         start = time.monotonic()
         try:
-            self._estimator = load_estimator(
-                cfg["model.checkpoint"], encoder=None if cfg["model.encoder"] == "auto" else cfg[
-                    "model.encoder"], max_depth=cfg["model.max_depth"] or "auto",
-                device=cfg["device"], precision=cfg["precision"], input_size=cfg["model.input_size"] or None,
-                compile=node_params.compile_mode(cfg["model.compile"]), sky=cfg["model.sky"])
+            self._estimator = load_backend_estimator(cfg["model.checkpoint"], **node_params.model_options(cfg))
             self._pipeline = FramePipeline(self._estimator, allow_relative=self._runtime["scale.mode"] == "reference")
+            self._self_check = None  # at activation, for a non-torch backend: ERROR and FAILURE when it fails
+            if cfg["model.backend"] != "torch" and cfg["model.self_check"]:
+                self._self_check = require_self_check(self._estimator)
+                self.get_logger().info(self._self_check.text())
         except (CheckpointError, ValueError, RuntimeError, OSError) as exc:
             self._estimator = self._pipeline = None
             self._status = "model not loaded"
@@ -326,6 +328,8 @@ class DepthAnythingNode(LifecycleNode):
                   "precision": str(est.dtype).replace("torch.", "") if est else "-",
                   "input size": est.input_size if est else "-",
                   "weights": ("SYNTHETIC" if self._synthetic else "checkpoint") if est else "-",
+                  "backend": f"{est.backend} {','.join(getattr(est, 'providers', ()))}".strip() if est else "-",
+                  "self-check": self._self_check.text() if self._self_check else "-",
                   "batch size": f"{means.get('batch_size', 0):.2f}"}
         for stage in ("inference", "decode", "upload", "scale", "depth", "gates", "scan", "cloud", "colorize",
                       "publish"):

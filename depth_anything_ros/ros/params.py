@@ -81,6 +81,24 @@ PARAMS: tuple[ParamSpec, ...] = (
               "torch.compile the network (one graph per input shape, each compile logged) and warm it up at "
               "activation for every camera whose camera_info is known; auto: on for CUDA, off for CPU.",
               choices=("auto", "true", "false"), any_type=True),
+    ParamSpec("model.backend", "torch",
+              "What runs the network: torch, or onnxruntime with model.checkpoint an exported .onnx file "
+              "(depth-anything-ros export; encoder, max depth and input size come from its sidecar). Preprocessing "
+              "and everything after the network are the same code for both (docs/onnx.md).",
+              choices=("torch", "onnxruntime")),
+    ParamSpec("model.providers", ["CPUExecutionProvider"],
+              "onnxruntime: execution providers in order of preference (TensorrtExecutionProvider, "
+              "CUDAExecutionProvider, OpenVINOExecutionProvider, CPUExecutionProvider); one that this onnxruntime "
+              "lacks fails activation, naming the available ones."),
+    ParamSpec("model.tensorrt_cache", "",
+              "TensorrtExecutionProvider: folder for its engines (one per input shape, minutes to build on a Jetson) "
+              "and timing cache; '' = none, every activation builds again."),
+    ParamSpec("model.tensorrt_fp16", False, "TensorrtExecutionProvider: build fp16 engines (the self-check bounds "
+              "the difference)."),
+    ParamSpec("model.self_check", True,
+              "onnxruntime: at activation, run one probe frame through the backend and through the PyTorch "
+              "checkpoint the file was exported from (on the CPU); a difference above the tolerance (1% of the max "
+              "depth, 0.1% mean; docs/onnx.md) fails activation with an ERROR. Logged and in /diagnostics."),
     ParamSpec("device", "auto", "Torch device: auto (cuda if available, else cpu), cpu, cuda or cuda:N."),
     ParamSpec("precision", "auto", "Inference precision; auto: bf16 where supported, else fp16 on CUDA, fp32 on CPU.",
               choices=("auto", "fp32", "fp16", "bf16")),
@@ -315,6 +333,16 @@ def _fits(spec: ParamSpec, value: object) -> bool:
     if expected is str:
         return isinstance(value, str)
     return isinstance(value, expected)
+
+
+def model_options(values: dict[str, object]) -> dict[str, object]:
+    """Keyword arguments of models/backends/loader.load_backend_estimator from the model.* parameters."""
+    return {"backend": values["model.backend"], "providers": list(values["model.providers"]),
+            "input_size": values["model.input_size"] or None, "sky": values["model.sky"],
+            "tensorrt_cache": values["model.tensorrt_cache"], "tensorrt_fp16": values["model.tensorrt_fp16"],
+            "encoder": None if values["model.encoder"] == "auto" else values["model.encoder"],
+            "max_depth": values["model.max_depth"] or "auto", "device": values["device"],
+            "precision": values["precision"], "compile": compile_mode(values["model.compile"])}
 
 
 def compile_mode(value: object) -> bool | str:

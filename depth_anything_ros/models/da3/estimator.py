@@ -62,11 +62,17 @@ class DA3Estimator(DepthEstimator):
         self.model = model
         self.encoder = ENCODER
         self.max_depth = COLOUR_MAX_DEPTH
-        self.compiled = self.device.type == "cuda" if compile == AUTO else bool(compile)
-        self._forward = torch.compile(self.model, dynamic=False) if self.compiled else self.model
-        self.compiled_shapes: list[tuple[int, ...]] = []
-        self._staging: torch.Tensor | None = None
-        self._staging_free = torch.cuda.Event() if self.device.type == "cuda" else None
+        self._use_network(self.model, self.device.type == "cuda" if compile == AUTO else bool(compile))
+
+    @classmethod
+    def from_network(cls, network, backend: str, checkpoint_path: str | os.PathLike, *,
+                     input_size: int = DEFAULT_PROCESS_RES, device: str = "cpu", sky: str = "invalid"
+                     ) -> DA3Estimator:
+        """Build an estimator whose network call is `network` ((B, 3, h, w) -> (depth, sky)); DA3's encoder, scale."""
+        self = super().from_network(network, backend, checkpoint_path, encoder=ENCODER, max_depth=COLOUR_MAX_DEPTH,
+                                    input_size=input_size, device=device)
+        self.sky = check_sky_mode(sky)
+        return self
 
     @property
     def is_metric(self) -> bool:

@@ -91,6 +91,7 @@ class DepthEstimator:
     """One Depth-Anything-V2 model on one device and dtype; preprocessing runs on that device too."""
 
     needs_focal = False  # True for a family whose metres come from each image's focal length (DA3Estimator)
+    backend = "torch"  # what runs the network: torch, or the backend a from_network estimator names
 
     def __init__(self, checkpoint: str | os.PathLike | Mapping[str, torch.Tensor], encoder: str | None = None,
                  max_depth: float | str | None = AUTO, device: str = AUTO, precision: str = AUTO,
@@ -111,8 +112,28 @@ class DepthEstimator:
         model = DepthAnythingV2(self.encoder, self.max_depth)
         model.load_state_dict(loaded.state_dict)
         self.model = model.to(device=self.device, dtype=self.dtype).eval().requires_grad_(False)
-        self.compiled = self.device.type == "cuda" if compile == AUTO else bool(compile)
-        self._forward = torch.compile(self.model, dynamic=False) if self.compiled else self.model
+        self._use_network(self.model, self.device.type == "cuda" if compile == AUTO else bool(compile))
+
+    @classmethod
+    def from_network(cls, network, backend: str, checkpoint_path: str | os.PathLike, *, encoder: str,
+                     max_depth: float, input_size: int, device: str = "cpu") -> DepthEstimator:
+        """Build an estimator whose network call is `network` (the torch module's signature, e.g. backends/ort.py).
+
+        Everything else (upload, preprocessing, the resize back) is this class's: only the network call changes.
+        """
+        self = cls.__new__(cls)
+        self.device = resolve_device(device)
+        self.dtype = torch.float32
+        self.input_size = check_input_size(input_size)
+        self.checkpoint_path = Path(checkpoint_path)
+        self.encoder, self.max_depth, self.model, self.backend = encoder, max_depth, None, backend
+        self._use_network(network, False)
+        return self
+
+    def _use_network(self, network, compiled: bool) -> None:
+        """Make `network` the forward call (torch.compile'd when `compiled`) and reset the per-call state."""
+        self.compiled = compiled
+        self._forward = torch.compile(network, dynamic=False) if compiled else network
         self.compiled_shapes: list[tuple[int, ...]] = []  # network input shapes compiled so far, in order
         self._staging: torch.Tensor | None = None
         self._staging_free = torch.cuda.Event() if self.device.type == "cuda" else None
