@@ -178,7 +178,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("scale.max_reference_depth", 20.0, "Reference pixels farther than this (metres) are not used.",
               low=0.001, high=1000.0, runtime=True),
     ParamSpec("scale.min_pixels", 100,
-              "Fewer valid reference pixels (reference) or floor inliers (ground_plane): no fit for the frame.",
+              "Fewer valid reference pixels (reference) or floor inliers (ground_plane: floor grid points): no fit.",
               low=3, high=100_000_000, runtime=True),
     ParamSpec("scale.camera_height", 0.0, "ground_plane: height of the camera's optical centre above the floor, "
               "metres.", low=0.0, high=1000.0, runtime=True),
