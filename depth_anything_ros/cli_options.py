@@ -208,7 +208,7 @@ def make_estimator(args: argparse.Namespace, announce_synthetic: bool = True, al
     if args.precision == "auto" and device.type == "cpu":
         from depth_anything_ros.models.cpu_features import auto_cpu_precision_text
 
-        print(auto_cpu_precision_text(), file=sys.stderr)
+        print(auto_cpu_precision_text())
     return estimator
 
 

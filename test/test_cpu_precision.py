@@ -1,4 +1,4 @@
-"""precision auto on the CPU: bf16 where the CPU computes it natively, fp32 elsewhere; the CLI says which."""
+"""precision auto on the CPU: bf16 where the CPU computes it natively, fp32 elsewhere; the CLI says which (stdout)."""
 
 from pathlib import Path
 
@@ -39,12 +39,11 @@ def test_the_cli_states_the_choice_for_this_machine(synthetic_vits_checkpoint, t
     cv2.imwrite(str(image), np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8))
     code = main(["estimate", str(image), "--checkpoint", str(synthetic_vits_checkpoint), "--model-max-depth", "20",
                  "--input-size", "70", "--device", "cpu", "--out", str(tmp_path), "--format", "npy"])
-    err = capsys.readouterr().err
+    out = capsys.readouterr().out
     assert code == 0
-    line = next(line for line in err.splitlines() if line.startswith("precision auto on the CPU"))
-    print(line)
+    line = next(line for line in out.splitlines() if line.startswith("precision auto on the CPU"))
     assert line.startswith(f"precision auto on the CPU: {expected}, ")
     code = main(["estimate", str(image), "--checkpoint", str(synthetic_vits_checkpoint), "--model-max-depth", "20",
                  "--input-size", "70", "--device", "cpu", "--out", str(tmp_path), "--format", "npy",
                  "--precision", "fp32"])
-    assert code == 0 and "precision auto" not in capsys.readouterr().err  # an explicit precision is not announced
+    assert code == 0 and "precision auto" not in capsys.readouterr().out  # an explicit precision is not announced
