@@ -39,7 +39,8 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of every subcommand."""
     parser = Parser(
-        prog=PROG, description="Depth-Anything-V2 metric depth for ROS 2: images, rosbags, a web server and the demo "
+        prog=PROG, description="Metric depth for ROS 2 (Depth-Anything-V2, Depth Anything 3, Video Depth Anything): "
+                               "images, rosbags, RGB-D datasets, fine-tuning, ONNX export, a web server and the demo "
                                "job. Flags mean the same in every subcommand: --model-max-depth is the model's metric "
                                "head scale, --cloud-min-depth/--cloud-max-depth bound point clouds, "
                                "--gt-min-depth/--gt-max-depth the ground truth bag evaluate counts.")
