@@ -22,7 +22,7 @@ setup(
     # torch: the floor is depth_anything_ros/models/torch_support.py's MIN_TORCH (test/test_platform.py keeps them
     # equal).
     install_requires=["setuptools", "numpy", "torch>=2.3", "safetensors", "huggingface_hub", "rosbags", "matplotlib",
-                      "pyyaml", "h5py"],
+                      "pyyaml", "h5py", "scipy"],
     # `depth-anything-ros serve` only: pip install .[serve] (requirements-serve.txt pins the tested versions)
     # `export` and `--backend onnxruntime`: pip install .[onnx] (requirements-onnx.txt pins the tested versions; a
     # robot that only runs exported files needs onnxruntime alone, or onnxruntime-gpu, docs/onnx.md)

@@ -3,7 +3,7 @@
 #
 #   bash benchmarks/gpu_check.sh --device cuda --out "$OUT"      # on the GPU machine (docs/benchmarks.md)
 #   bash benchmarks/gpu_check.sh --device cpu --quick            # dry run here: every step, tiny configurations
-#   bash benchmarks/gpu_check.sh --plan 2 --device cuda --out "$OUT"   # the second check: DA3 and training steps
+#   bash benchmarks/gpu_check.sh --plan 2 --device cuda --out "$OUT"   # the second check: DA3, training, temporal, ONNX
 #
 # Run benchmarks/gpu_prepare.sh first on a machine with internet: it puts the wheels the GPU image lacks in .whl/
 # and the official Depth-Anything-V2 code in .gpu/official/ (both ignored, both carried). Steps run in order of
@@ -34,7 +34,8 @@ usage: benchmarks/gpu_check.sh [--device cuda|cpu] [--quick] [--out DIR] [--pyth
               the work folder from $DEPTH_ANYTHING_OFFICIAL_GIT or the local mirror, if there is one)
   --only/--skip  comma-separated step names (see --list); setup, info and summary always run
   --plan      1 (default): Depth-Anything-V2 tests and benchmarks; 2: DA3METRIC-LARGE (eager and compiled, every
-              precision against fp32) and fine-tuning steps (vits, vitb at 518, batch 4, autocast against fp32)
+              precision against fp32), fine-tuning steps (vits, vitb at 518, batch 4, autocast against fp32), the
+              temporal family (streaming, offline), train under torchrun, ONNX Runtime's GPU providers
 EOF
 }
 
@@ -110,15 +111,16 @@ PLAN=(
     "model_only_compiled_fp16|100|$MODEL --precisions ${FP16:-none} --resolutions 640x480 --batches 1 $COMPILE_ON"
     "model_only_compiled_fp32|100|$MODEL --precisions fp32 --resolutions 640x480 --batches 1 $COMPILE_ON"
 )
-# The second check (GPU issue 2): what landed after the first plan was written. Temporal models are not in the
-# package yet, and the server's dependencies (gradio, 78 MB of wheels) do not fit the carry. The ONNX Runtime step
-# needs an onnxruntime-gpu in the GPU image; without one it fails naming the providers it has.
+# The second check (GPU issue 2): what landed after the first plan was written. The server's dependencies (gradio,
+# 78 MB of wheels) do not fit the carry. The ONNX Runtime step needs an onnxruntime-gpu in the GPU image; without one
+# it fails naming the providers it has.
 if [ "$PLAN_NUMBER" = 2 ]; then
     PLAN=(
         "tests|150|pytest"
         "da3_eager|150|da3_vs_v2.py --precisions $PRECISIONS"
         "train_steps|150|train_steps.py --encoders vits,vitb --size 518 --batch 4 --precisions $PRECISIONS"
         "da3_compiled|150|da3_vs_v2.py --precisions bf16 $COMPILE_FLAG"
+        "temporal|90|temporal.py --resolution 640x480 --input-size 518 --frames 60"
         "train_scale|120|train_scale.py --processes 2"
         "onnx_providers|150|onnx_numerics.py --models vits,vitl --providers $ORT_PROVIDERS"
     )

@@ -39,7 +39,8 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of every subcommand."""
     parser = Parser(
-        prog=PROG, description="Depth-Anything-V2 metric depth for ROS 2: images, rosbags, a web server and the demo "
+        prog=PROG, description="Metric depth for ROS 2 (Depth-Anything-V2, Depth Anything 3, Video Depth Anything): "
+                               "images, rosbags, RGB-D datasets, fine-tuning, ONNX export, a web server and the demo "
                                "job. Flags mean the same in every subcommand: --model-max-depth is the model's metric "
                                "head scale, --cloud-min-depth/--cloud-max-depth bound point clouds, "
                                "--gt-min-depth/--gt-max-depth the ground truth bag evaluate counts.")
@@ -57,16 +58,23 @@ def build_parser() -> argparse.ArgumentParser:
 def _register_estimate(subparsers) -> None:
     """Add the `estimate` subcommand."""
     p = subparsers.add_parser(
-        "estimate", help="metric depth, preview and point cloud of image files",
+        "estimate", help="metric depth, preview and point cloud of image files or a video",
         description="Run the model on image files. For each NAME.ext writes NAME_depth.tiff (or .npy, float32 "
                     "metres), NAME_depth_mm.png (uint16 millimetres, 0 = invalid), NAME_preview.png (image beside "
                     "colourised depth with a colour bar) and NAME.ply (the valid points of the cloud, coloured, in "
                     "the camera frame). Images whose names share NAME (a.png a.jpg, left/f.png right/f.png) are "
                     "named after their path below their common folder instead, with '/' and '.' as '_' "
                     "(a_png_depth.tiff, left_f_png_depth.tiff), so no output overwrites another; the same file "
-                    "given twice is an error. Frames go through the same pipeline as the node and bag process. A "
-                    "file that cannot be used is reported and skipped; the exit code is then 2.")
-    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="image files (any format OpenCV reads)")
+                    "given twice is an error. --video FILE instead runs every frame of a video in order "
+                    "(NAME_000000_depth.tiff, ...), so a temporal model (vda-metric-*) streams it as a camera. "
+                    "Frames go through the same "
+                    "pipeline as the node and bag process. A file or frame that cannot be used is reported and "
+                    "skipped; the exit code is then 2.")
+    p.add_argument("images", nargs="*", type=Path, metavar="IMAGE", help="image files (any format OpenCV reads)")
+    p.add_argument("--video", type=Path, metavar="FILE", help="a video file (what OpenCV's FFmpeg reader decodes) "
+                                                              "instead of images")
+    p.add_argument("--max-frames", type=cli_options.number(int, 0), default=0, metavar="N",
+                   help="--video: stop after N frames (default 0: all)")
     cli_options.add_model_options(p)
     cam = p.add_argument_group("intrinsics", "pinhole intrinsics of the images in pixels: all of --fx --fy --cx "
                                              f"--cy, or --fov; neither means --fov {DEFAULT_FOV_DEG:g}")

@@ -1,4 +1,4 @@
-"""`depth-anything-ros estimate`: metric depth, preview and point cloud of image files, through the frame pipeline."""
+"""`depth-anything-ros estimate`: metric depth, preview and point cloud of image files or a video's frames."""
 
 from __future__ import annotations
 
@@ -75,19 +75,19 @@ def _read_image(path: Path) -> tuple[np.ndarray, str]:
         cv2.utils.logging.setLogLevel(level)
 
 
-def _frames(paths: list[Path], size: int, camera_info_for):
-    """Yield lists of (path, FrameInput) in input order, at most `size` long; unreadable files as (path, error)."""
+def _frames(paths: list[Path], names: dict[Path, str], size: int, camera_info_for):
+    """Yield lists of (label, output name, FrameInput or error text) in input order, at most `size` long."""
     batch = []
     for path in paths:
         try:
             pixels, encoding = _read_image(path)
         except (OSError, ValueError) as exc:
-            yield [(path, f"cannot read image {path}: {exc}")]
+            yield [(path, names[path], f"cannot read image {path}: {exc}")]
             continue
         height, width = pixels.shape[:2]
-        batch.append((path, FrameInput(camera="files", pixels=pixels, encoding=encoding,
-                                       camera_info=camera_info_for(width, height),
-                                       outputs=("depth", "points", "rgb"))))
+        batch.append((path, names[path], FrameInput(camera="files", pixels=pixels, encoding=encoding,
+                                                    camera_info=camera_info_for(width, height),
+                                                    outputs=("depth", "points", "rgb"))))
         if len(batch) == size:
             yield batch
             batch = []
@@ -95,21 +95,67 @@ def _frames(paths: list[Path], size: int, camera_info_for):
         yield batch
 
 
+def open_video(path: Path) -> cv2.VideoCapture:
+    """Open a video file with OpenCV's FFmpeg reader, or raise CommandError (before the model loads)."""
+    if not path.is_file():
+        raise CommandError(f"cannot read video {path}: no such file")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened() or not capture.grab():
+        capture.release()
+        raise CommandError(f"cannot read video {path}: not a video OpenCV can decode")
+    capture.release()
+    return cv2.VideoCapture(str(path))
+
+
+def _video_frames(path: Path, capture: cv2.VideoCapture, max_frames: int, size: int, camera_info_for):
+    """Yield lists of (label, output name, FrameInput) of a video's frames in order: NAME_000000, NAME_000001, ...
+
+    Frames are OpenCV's BGR decode; a frame's stamp is its index / the container's frame rate (0 when unknown),
+    so a temporal model streams them as a camera's.
+    """
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    batch, index = [], 0
+    while not max_frames or index < max_frames:
+        ok, pixels = capture.read()
+        if not ok:
+            break
+        height, width = pixels.shape[:2]
+        batch.append((f"{path} frame {index}", f"{path.stem}_{index:06d}",
+                      FrameInput(camera="video", pixels=pixels, encoding="bgr8", stamp=index / fps if fps > 0 else 0.0,
+                                 camera_info=camera_info_for(width, height), outputs=("depth", "points", "rgb"))))
+        index += 1
+        if len(batch) == size:
+            yield batch
+            batch = []
+    capture.release()
+    if batch:
+        yield batch
+
+
 def run_estimate(args: argparse.Namespace) -> int:
-    """Estimate and write depth, preview and point cloud for every image; 2 when a file could not be used."""
+    """Estimate and write depth, preview and point cloud for every image or video frame; 2 when one failed."""
     camera_info_for = _camera_info_source(args)
     if args.batch < 1:
         raise CommandError(f"invalid --batch {args.batch}: must be at least 1")
+    if bool(args.images) == bool(args.video):
+        raise CommandError("give image files or --video FILE (one of the two)")
+    if args.max_frames and not args.video:
+        raise CommandError("--max-frames applies to --video only")
     if args.out.exists() and not args.out.is_dir():
         raise CommandError(f"--out {args.out} is a file; give a directory (created if needed)")
     options = replace(frame_options(args), cloud_organized=False)
-    names = dict(zip(args.images, output_names(args.images), strict=True))
-    unreadable = [reason for reason in map(_unreadable, args.images) if reason]
-    if len(unreadable) == len(args.images):
-        raise CommandError("; ".join(unreadable))
-    for reason in unreadable:
-        print(f"{PROG}: error: {reason}", file=sys.stderr)
-    images = [path for path in args.images if not _unreadable(path)]
+    failed = 0
+    if args.video:
+        capture = open_video(args.video)
+    else:
+        names = dict(zip(args.images, output_names(args.images), strict=True))
+        unreadable = [reason for reason in map(_unreadable, args.images) if reason]
+        if len(unreadable) == len(args.images):
+            raise CommandError("; ".join(unreadable))
+        for reason in unreadable:
+            print(f"{PROG}: error: {reason}", file=sys.stderr)
+        failed = len(unreadable)
+        images = [path for path in args.images if not _unreadable(path)]
     pipeline = FramePipeline(make_estimator(args))
     if args.fov is None and args.fx is None:
         what = "metric depth and point cloud" if pipeline.estimator.needs_focal else "point cloud"
@@ -118,31 +164,36 @@ def run_estimate(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     lut = colormap_lut(options.colormap)
     model = model_provenance(pipeline.estimator, args.checkpoint)
-    failed = len(unreadable)
-    for batch in _frames(images, args.batch, camera_info_for):
-        inputs = [(path, item) for path, item in batch if isinstance(item, FrameInput)]
-        for _, item in batch:
+    if args.video:
+        batches = _video_frames(args.video, capture, args.max_frames, args.batch, camera_info_for)
+    else:
+        batches = _frames(images, names, args.batch, camera_info_for)
+    frames = failed
+    for batch in batches:
+        frames += len(batch)
+        inputs = [(label, name, item) for label, name, item in batch if isinstance(item, FrameInput)]
+        for _, _, item in batch:
             if isinstance(item, str):
                 failed += 1
                 print(f"{PROG}: error: {item}", file=sys.stderr)
-        results = pipeline.run([item for _, item in inputs], options)
-        for (path, _), result in zip(inputs, results, strict=True):
+        results = pipeline.run([item for _, _, item in inputs], options)
+        for (label, name, _), result in zip(inputs, results, strict=True):
             if result.problems:
                 failed += 1
-                print(f"{PROG}: error: {path}: " + "; ".join(p.text() for p in result.problems), file=sys.stderr)
+                print(f"{PROG}: error: {label}: " + "; ".join(p.text() for p in result.problems), file=sys.stderr)
                 continue
-            _write_outputs(args, path, names[path], result, lut, pipeline.colour_range(options), model)
+            _write_outputs(args, label, name, result, lut, pipeline.colour_range(options), model)
     if failed:
-        if len(args.images) > 1:
-            print(f"{PROG}: error: {failed} of {len(args.images)} images could not be processed (see above)",
-                  file=sys.stderr)
+        if frames > 1:
+            what = "frames" if args.video else "images"
+            print(f"{PROG}: error: {failed} of {frames} {what} could not be processed (see above)", file=sys.stderr)
         return 2
     return 0
 
 
-def _write_outputs(args: argparse.Namespace, path: Path, name: str, result, lut, colour_range: tuple[float, float],
-                   model: dict) -> None:
-    """Write the depth file, the millimetre PNG, the preview (its footer names `model`) and the PLY of one image."""
+def _write_outputs(args: argparse.Namespace, label: object, name: str, result, lut,
+                   colour_range: tuple[float, float], model: dict) -> None:
+    """Write the depth file, the millimetre PNG, the preview (its footer names `model`) and the PLY of one frame."""
     depth, cloud = result.depth, result.cloud
     height, width = depth.shape
     files = result_files(result, lut, colour_range, args.format, model=model_label(model),
@@ -153,4 +204,4 @@ def _write_outputs(args: argparse.Namespace, path: Path, name: str, result, lut,
         write_file(output, files[key])
     valid = depth[np.isfinite(depth) & (depth > 0)]
     summary = f"depth {valid.min():.2f}-{valid.max():.2f} m" if valid.size else "no valid depth"
-    print(f"{path}: {width}x{height}, {summary}, {cloud.width} points -> {', '.join(map(str, outputs.values()))}")
+    print(f"{label}: {width}x{height}, {summary}, {cloud.width} points -> {', '.join(map(str, outputs.values()))}")

@@ -75,6 +75,8 @@ SUBPROCESS_CASES = [
     ("bag sample {bag}", "exists already"),
     ("estimate {notbag} --out {out}", "it is a directory, not an image file"),
     ("estimate {img} --out {file}", "--out"),
+    ("estimate --video {file} --out {out}", "cannot read video"),  # a text file: OpenCV's reader opens nothing
+    ("estimate --video {missing} --out {out}", "cannot read video"),
     ("demo --checkpoint hypersim-vitz --out {demo_out}", "did you mean 'hypersim-vits'"),
     ("train {notbag} --gt-topic /camera/depth_gt --out {out}", "is not a bag"),
 ]
@@ -110,6 +112,10 @@ IN_PROCESS_CASES = [
     ("estimate {img} --out {out} --input-size abc", "argument --input-size: expected an integer"),
     ("estimate {img} --out {out} --encoder vitz", "argument --encoder: invalid choice: 'vitz'"),
     ("estimate {img}", "the following arguments are required: --out"),
+    ("estimate --out {out}", "give image files or --video FILE"),
+    ("estimate {img} --video {img} --out {out}", "give image files or --video FILE (one of the two)"),
+    ("estimate {img} --out {out} --max-frames 3", "--max-frames applies to --video only"),
+    ("estimate --video {img} --out {out} --max-frames -1", "argument --max-frames: expected an integer at least 0"),
     ("bag process {bag}", "the following arguments are required: OUT"),
     ("bag process {bag} {out} --fov 0", "argument --fov"),
     ("bag process {bag} {out} --min-depth 1", "--min-depth: did you mean --cloud-min-depth?"),

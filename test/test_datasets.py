@@ -71,6 +71,31 @@ def test_nyu_labeled_mat_is_transposed_back(tmp_path):
         assert dataset.load(1).rgb.shape == (48, 64, 3)
 
 
+def test_nyu_labeled_mat_takes_the_official_split_from_splits_mat(tmp_path):
+    from scipy.io import savemat
+
+    expected = write_nyu_mat(tmp_path / "nyu_depth_v2_labeled.mat", count=4)
+    assert open_dataset(tmp_path).splits == [""] * 4  # no splits.mat: no split
+    # the toolbox's file: MATLAB v5, column vectors of 1-based indices
+    official = {"trainNdxs": np.array([[1], [3]], float), "testNdxs": np.array([[2], [4]], float)}
+    savemat(tmp_path / "splits.mat", official, format="5")
+    dataset = open_dataset(tmp_path)
+    assert dataset.splits == ["train", "test", "train", "test"]
+    assert [dataset.names[i] for i in dataset.indices("test")] == ["0002", "0004"]
+    _check(dataset, expected)
+    for content, error in [({"trainNdxs": np.array([[1], [5]], float), "testNdxs": np.array([[2]], float)},
+                            "indices outside 1..4"),
+                           ({"trainNdxs": np.array([[1], [2]], float), "testNdxs": np.array([[2]], float)},
+                            "sample 2 is in both"),
+                           ({"trainNdxs": np.array([[1]], float)}, "no testNdxs")]:
+        savemat(tmp_path / "splits.mat", content, format="5")
+        with pytest.raises(DatasetError, match=error):
+            open_dataset(tmp_path)
+    (tmp_path / "splits.mat").write_bytes(b"not a MATLAB file at all" * 10)
+    with pytest.raises(DatasetError, match="cannot read .*splits.mat"):
+        open_dataset(tmp_path)
+
+
 def test_nyu_list_file_reads_millimetre_pngs(tmp_path):
     expected = write_nyu_list(tmp_path)
     dataset = open_dataset(tmp_path)

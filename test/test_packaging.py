@@ -19,7 +19,7 @@ PACKAGE_SOURCES = ["package.xml", "setup.py", "setup.cfg", "resource", PACKAGE, 
 PYTHON_KEYS = {"numpy": "python3-numpy", "cv2": "python3-opencv", "torch": "python3-torch",
                "huggingface_hub": "python3-huggingface-hub-pip", "rosbags": "python3-rosbags-pip",
                "matplotlib": "python3-matplotlib", "yaml": "python3-yaml",
-               "h5py": "python3-h5py"}
+               "h5py": "python3-h5py", "scipy": "python3-scipy"}
 ROS_PACKAGES = {"rclpy", "rcl_interfaces", "builtin_interfaces", "std_msgs", "sensor_msgs", "geometry_msgs",
                 "diagnostic_msgs", "lifecycle_msgs", "rosgraph_msgs", "launch", "launch_ros"}
 # message packages rclpy imports by type name at run time: `bag play --clock` publishes rosgraph_msgs/msg/Clock

@@ -3,6 +3,7 @@
 One synthetic official-format vits checkpoint per session (conftest), network input 42 px on the short side.
 """
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -225,3 +226,28 @@ def test_bag_process_offline_with_a_per_frame_model_is_one_line_exit_2(synthetic
                  "--temporal", "offline"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--temporal offline needs a temporal model (vda-metric-vits/vitb/vitl)" in err[0], err
+
+
+def test_estimate_video_streams_its_frames_in_order(estimator, synthetic_vda_checkpoint, tmp_path, capsys):
+    from depth_anything_ros.cli import main
+
+    frames = _frames(6, seed=3)  # RGB; written losslessly (FFV1) as the BGR frames OpenCV's writer takes
+    writer = cv2.VideoWriter(str(tmp_path / "clip.avi"), cv2.VideoWriter_fourcc(*"FFV1"), 10, (W, H))
+    assert writer.isOpened()
+    for frame in frames:
+        writer.write(np.ascontiguousarray(frame[..., ::-1]))
+    writer.release()
+    model = ["--checkpoint", str(synthetic_vda_checkpoint), "--input-size", str(RES), "--device", "cpu",
+             "--fov", "60"]
+    assert main(["estimate", "--video", str(tmp_path / "clip.avi"), "--out", str(tmp_path / "all"), *model]) == 0
+    written = sorted(p.name for p in (tmp_path / "all").glob("*_depth.tiff"))
+    assert written == [f"clip_{i:06d}_depth.tiff" for i in range(6)]
+    depths = [cv2.imread(str(tmp_path / "all" / name), cv2.IMREAD_UNCHANGED) for name in written]
+    streamed = _stream(estimator, frames)
+    for got, expected in zip(depths, streamed, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+    assert np.abs(depths[4] - estimator.estimate(frames[4], "rgb8")).max() > 1e-3  # it saw its past
+    assert "clip.avi frame 5: 48x36" in capsys.readouterr().out
+    assert main(["estimate", "--video", str(tmp_path / "clip.avi"), "--out", str(tmp_path / "two"), "--max-frames",
+                 "2", *model]) == 0
+    assert sorted(p.name for p in (tmp_path / "two").glob("*_depth.tiff")) == written[:2]

@@ -5,7 +5,8 @@
   file's path is its split (val is the official 654-image test set).
 - The official labeled file `nyu_depth_v2_labeled.mat` (MATLAB v7.3 = HDF5): `images` (1449, 3, 640, 480) uint8 and
   `depths` (1449, 640, 480) float metres as h5py sees them, MATLAB's column-major (480, 640, 3, 1449) transposed;
-  no split inside (the official one is splits.mat, not read).
+  the official split is the toolbox's `splits.mat` beside it (MATLAB v5: `trainNdxs` 795 and `testNdxs` 654
+  1-based indices, read with scipy); without that file the samples have no split.
 - List file + PNG (BTS / ZoeDepth / Depth Anything metric_depth): a .txt whose lines are `RGB DEPTH [FOCAL]`, paths
   relative to the list file's folder, depth a 16-bit PNG of millimetres; the split is the list file's stem
   (nyudepthv2_test_files_with_gt -> test when the stem says test, train when it says train).
@@ -131,6 +132,7 @@ def _open_mat(path: Path) -> Dataset:
         raise DatasetError(f"{path}: images {shapes['images']} and depths {shapes['depths']} are not the labeled "
                            "layout (N, 3, W, H) and (N, W, H)")
     names = [f"{i + 1:04d}" for i in range(count)]  # MATLAB's 1-based index, as splits.mat counts
+    splits = official_splits(path.parent / "splits.mat", count)
 
     def load(index: int) -> Sample:
         with h5py.File(path, "r") as h5:
@@ -138,7 +140,31 @@ def _open_mat(path: Path) -> Dataset:
             depth = np.asarray(h5["depths"][index]).T  # (W, H) -> (H, W)
         return Sample(names[index], np.ascontiguousarray(rgb), _metres(depth), intrinsics_for(width, height))
 
-    return Dataset("nyu", path, names, [""] * count, PROTOCOL, load)
+    return Dataset("nyu", path, names, splits, PROTOCOL, load)
+
+
+def official_splits(path: Path, count: int) -> list[str]:
+    """Split of each of `count` labeled samples from the toolbox's splits.mat ("train"/"test"), or "" without one."""
+    if not path.is_file():
+        return [""] * count
+    from scipy.io import loadmat  # MATLAB v5; only this file needs it
+
+    try:
+        content = loadmat(path)
+    except (OSError, ValueError, TypeError, NotImplementedError) as exc:
+        raise DatasetError(f"cannot read {path} as the NYU toolbox's MATLAB splits file: {exc}") from None
+    splits = [""] * count
+    for key, split in (("trainNdxs", "train"), ("testNdxs", "test")):
+        if key not in content:
+            raise DatasetError(f"{path}: no {key} in it; expected the NYU toolbox's splits.mat")
+        indices = np.asarray(content[key]).ravel()
+        if indices.size and (not np.all(indices == np.round(indices)) or indices.min() < 1 or indices.max() > count):
+            raise DatasetError(f"{path}: {key} holds indices outside 1..{count}, the labeled file's samples")
+        for index in indices.astype(int) - 1:
+            if splits[index]:
+                raise DatasetError(f"{path}: sample {index + 1} is in both trainNdxs and testNdxs")
+            splits[index] = split
+    return splits
 
 
 def _open_list(path: Path) -> Dataset:

@@ -14,6 +14,7 @@ from depth_anything_ros.models.checkpoint_io import (
     SAFETENSORS_SUFFIX,
     SYNTHETIC_KEY,
     CheckpointError,
+    first_sentence,
     write_safetensors,
 )
 from depth_anything_ros.models.v2.checkpoint import expected_shapes
@@ -73,13 +74,20 @@ def _calibrate_output(state: dict[str, torch.Tensor], encoder: str, gen: torch.G
 
 def write_synthetic_checkpoint(path: str | os.PathLike, encoder: str = "vits", seed: int = 0) -> Path:
     """Write `synthetic_state_dict(encoder, seed)` as .pth/.pt (torch.save) or .safetensors, by extension."""
+    return write_synthetic_state(path, synthetic_state_dict(encoder, seed), f"encoder={encoder} seed={seed}")
+
+
+def write_synthetic_state(path: str | os.PathLike, state: Mapping[str, torch.Tensor], mark: str) -> Path:
+    """Write `state` as .pth/.pt (torch.save, as the official files) or as .safetensors marked synthetic by `mark`."""
     path = Path(path)
-    state = synthetic_state_dict(encoder, seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == SAFETENSORS_SUFFIX:
-        write_safetensors(path, state, {SYNTHETIC_KEY: f"encoder={encoder} seed={seed}"})
-    elif path.suffix in PICKLE_SUFFIXES:
-        torch.save(state, path)
-    else:
+    if path.suffix not in (SAFETENSORS_SUFFIX, *PICKLE_SUFFIXES):
         raise CheckpointError(f"cannot write {path}: extension must be .pth, .pt or .safetensors")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == SAFETENSORS_SUFFIX:
+            write_safetensors(path, dict(state), {SYNTHETIC_KEY: mark})
+        else:
+            torch.save(dict(state), path)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write {path}: {first_sentence(exc)}") from None
     return path

@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `train` subcommand to the top-level parser."""
     r = Recipe()
     p = subparsers.add_parser(
-        "train", help="fine-tune a metric checkpoint on RGB-D rosbags with the official recipe",
+        "train", help="fine-tune a metric checkpoint on RGB-D rosbags and datasets with the official recipe",
         description="Pair each image with the ground-truth depth of the same header stamp (the rules and errors of "
                     "'bag evaluate'; 16UC1 millimetres or 32FC1 metres, aligned to the image or a uniform resize "
                     "of it), keep the last --val-percent of frames in time for validation, and fine-tune with the "

@@ -13,17 +13,14 @@ import torch
 from depth_anything_ros.models.checkpoint_io import (
     PICKLE_SUFFIXES,
     SAFETENSORS_SUFFIX,
-    SYNTHETIC_KEY,
     CheckpointError,
-    first_sentence,
     missing_file_error,
     read_pickle,
     read_safetensors,
     resolve_variant,
-    write_safetensors,
 )
 from depth_anything_ros.models.checkpoint_meta import read_meta
-from depth_anything_ros.models.synthetic_weights import random_weights
+from depth_anything_ros.models.synthetic_weights import random_weights, write_synthetic_state
 from depth_anything_ros.models.variants import CHECKPOINTS, ENCODERS, METRIC_VIDEO
 from depth_anything_ros.models.vda.network import VideoDepthAnything
 
@@ -171,16 +168,4 @@ def synthetic_vda_state_dict(encoder: str = "vits", seed: int = 0) -> dict[str, 
 
 def write_synthetic_vda_checkpoint(path: str | os.PathLike, encoder: str = "vits", seed: int = 0) -> Path:
     """Write `synthetic_vda_state_dict(encoder, seed)` as .pth (torch.save, as the official files) or .safetensors."""
-    path = Path(path)
-    state = synthetic_vda_state_dict(encoder, seed)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        if path.suffix == SAFETENSORS_SUFFIX:
-            write_safetensors(path, state, {SYNTHETIC_KEY: f"vda encoder={encoder} seed={seed}"})
-        elif path.suffix in PICKLE_SUFFIXES:
-            torch.save(state, path)
-        else:
-            raise CheckpointError(f"cannot write {path}: extension must be .pth, .pt or .safetensors")
-    except OSError as exc:
-        raise CheckpointError(f"cannot write {path}: {first_sentence(exc)}") from None
-    return path
+    return write_synthetic_state(path, synthetic_vda_state_dict(encoder, seed), f"vda encoder={encoder} seed={seed}")
