@@ -1,7 +1,9 @@
 """Per-frame cost of each scale mode: the fits alone, and the pipeline's `scale` stage of a whole frame.
 
 Fits on a synthetic 640x480 scene: dense and 300-pixel sparse reference (metric model), dense reference (relative
-model: scale and shift), ground-plane RANSAC on the sample room's floor. The pipeline rows run FramePipeline frames
+model: scale and shift), ground-plane RANSAC on the sample room's floor. The fits subsample (frame/scale.py): a
+reference is fitted on at most MAX_FIT_PIXELS valid pixels, the floor on its grid of at most about MAX_FLOOR_POINTS
+points; the printed title says both. The pipeline rows run FramePipeline frames
 (synthetic vits weights, a small network input: the model is not what is measured) in each mode and report the
 `scale` stage it times (depth to the host, pairing, fit, smoothing, the multiply) and the whole frame.
 
@@ -19,6 +21,8 @@ from depth_anything_ros.frame.camera import CameraInfo
 from depth_anything_ros.frame.pipeline import FrameInput, FrameOptions, FramePipeline
 from depth_anything_ros.frame.rays import ray_grid
 from depth_anything_ros.frame.scale import (
+    MAX_FIT_PIXELS,
+    MAX_FLOOR_POINTS,
     ScaleOptions,
     ScaleTracker,
     fit_ground_plane,
@@ -51,7 +55,7 @@ def fit_stages(width: int, height: int) -> dict:
         "fit reference dense (metric)": lambda: fit_reference_scale(depth, reference, REFERENCE),
         "fit reference 300 sparse pixels (metric)": lambda: fit_reference_scale(depth, sparse, REFERENCE),
         "fit reference dense (relative: scale + shift)": lambda: fit_relative(disparity, reference, REFERENCE),
-        "fit ground plane (RANSAC + SVD)": lambda: fit_ground_plane(points, ground.floor_normal(), ground),
+        "fit ground plane (RANSAC + least squares)": lambda: fit_ground_plane(points, ground.floor_normal(), ground),
         "tracker update": lambda: tracker.update(next(stamp) * 0.1, fit),
     }
 
@@ -101,7 +105,8 @@ def main() -> None:
                      "p95_ms": stats["p95_ms"]})
     rows += pipeline_rows(width, height, args.iters, args.device)
     _common.print_table(rows, ["stage", "size", "device", "p50_ms", "p95_ms"],
-                        title=f"Per-frame cost of each scale mode (torch threads {torch.get_num_threads()})")
+                        title=f"Per-frame cost of each scale mode (torch threads {torch.get_num_threads()}; reference "
+                              f"fits on <= {MAX_FIT_PIXELS} pixels, floor grid <= ~{MAX_FLOOR_POINTS} points)")
     stage = {row["stage"]: row["p50_ms"] for row in rows if "scale stage" in row["stage"]}
     _common.write_json(args.json, "scale_modes", args, rows, {"scale_stage_p50_ms": stage})
 

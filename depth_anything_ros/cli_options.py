@@ -96,7 +96,7 @@ def add_model_options(p: argparse.ArgumentParser, inference: bool = True, batch:
                         "metric_depth/train.py value); the short side of the network input in validation")
     g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     g.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
-                   help="auto: fp32 on CPU, bf16/fp16 on CUDA")
+                   help="auto: bf16/fp16 on CUDA; on the CPU bf16 where native (avx512_bf16, amx_bf16), else fp32")
     if not inference:
         return
     g.add_argument("--compile", default="auto", choices=("auto", "on", "off"),
@@ -205,6 +205,10 @@ def make_estimator(args: argparse.Namespace, announce_synthetic: bool = True, al
     except CheckpointError as exc:
         raise CheckpointError(cli_wording(str(exc))) from None
     _announce(estimator, announce_synthetic)
+    if args.precision == "auto" and device.type == "cpu":
+        from depth_anything_ros.models.cpu_features import auto_cpu_precision_text
+
+        print(auto_cpu_precision_text())
     return estimator
 
 

@@ -1,6 +1,7 @@
 """DepthEstimator: device/precision choice, every input encoding, batching, tensor path, max_depth handling."""
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,7 +57,10 @@ def test_unknown_device(device):
 
 def test_precision_choice_on_cpu():
     cpu = torch.device("cpu")
-    assert resolve_precision("auto", cpu) == torch.float32
+    flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("flags")), [])
+    native_bf16 = "avx512_bf16" in flags or "amx_bf16" in flags  # read here, not by the code under test
+    assert resolve_precision("auto", cpu) == (torch.bfloat16 if native_bf16 else torch.float32)
     assert resolve_precision("fp32", cpu) == torch.float32
     assert resolve_precision("bf16", cpu) == torch.bfloat16
     with pytest.raises(ValueError, match="'fp16' is not supported on CPU"):

@@ -6,6 +6,7 @@ size. The tests check what reaches the graph: depth, depth/scale, the log and /d
 """
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,3 +136,11 @@ def test_a_reference_of_the_wrong_size_is_a_clear_error_and_depth_is_still_serve
                         and "neither the image size" in v["last error"] and v)
     assert values and values["level"] == WARN
     assert node.proc.poll() is None and "Traceback" not in node.log()
+
+
+def test_the_model_log_line_states_the_precision_auto_chooses_on_this_cpu(node):
+    flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("flags")), [])
+    expected = "bf16" if {"avx512_bf16", "amx_bf16"} & set(flags) else "fp32"  # read here, not by the node
+    line = next(line for line in node.log().splitlines() if "loaded in" in line)
+    assert f"(precision auto on the CPU: {expected}, " in line, line

@@ -19,6 +19,7 @@ from depth_anything_ros.frame.scale import (
     fit_ground_plane,
     fit_reference_scale,
     fit_relative,
+    floor_grid,
     relative_to_depth,
 )
 from depth_anything_ros.frame.stamped import StampedHistory
@@ -118,6 +119,19 @@ def test_relative_inverse_depth_with_scale_and_shift_becomes_metric_within_2_per
     assert fit.ok and abs_rel < 0.02
 
 
+def test_a_640x480_reference_is_fitted_on_a_seeded_subset_and_counts_every_valid_pixel():
+    rng = np.random.default_rng(6)
+    prediction = np.repeat(np.repeat(scene_depth(6), 4, axis=0), 4, axis=1)  # (480, 640)
+    reference = with_outliers(prediction * TRUE_SCALE * rng.lognormal(0.0, 0.03, prediction.shape), 0.2, rng)
+    fits = [fit_reference_scale(prediction, reference, OPTIONS, seed=seed) for seed in (0, 0, 1)]
+    errors = [abs(fit.scale / TRUE_SCALE - 1.0) for fit in fits]
+    print(f"RECOVERY 640x480 dense reference, 3 % noise, 20 % outliers, seeds 0 and 1: error "
+          f"{100 * errors[0]:.3f} %, {100 * errors[2]:.3f} %, {fits[0].inliers}/{fits[0].valid} inliers")
+    assert all(fit.ok for fit in fits) and max(errors) < 0.01
+    assert fits[0] == fits[1] and fits[0].scale != fits[2].scale  # deterministic per seed: a subset, not all
+    assert fits[0].valid == 480 * 640 and 0.75 * 480 * 640 < fits[0].inliers < 0.85 * 480 * 640
+
+
 def test_relative_to_depth_marks_non_positive_inverse_depth_invalid():
     out = relative_to_depth(np.array([1.0, 0.0, -1.0]), 2.0, -0.5)
     assert out[0] == pytest.approx(1 / 1.5) and np.isnan(out[1:]).all()
@@ -142,6 +156,20 @@ def test_the_sample_rooms_floor_gives_the_camera_height_hence_the_scale_within_2
           f"{fit.inliers}/{fit.valid} inliers")
     assert fit.ok and error < 0.02
     assert math.degrees(math.acos(np.dot(fit.normal, options.floor_normal()))) < 1.0  # pitch 10 degrees, no roll
+
+
+def test_a_640x480_floor_is_fitted_on_every_fourth_row_and_column_of_the_lower_half():
+    assert floor_grid(480, 640) == (slice(240, 480, 4), slice(0, 640, 4))
+    assert floor_grid(120, 160) == (slice(60, 120, 1), slice(0, 160, 1))
+    cfg = SampleConfig(width=640, height=480)
+    rays = ray_grid(cfg.intrinsics(), undistort=True)
+    rotation, position = camera_pose(7, cfg.frames)
+    _, depth = render(rays, rotation, position, np.random.default_rng(0).random((64, 64)))
+    options = ScaleOptions(mode="ground_plane", camera_height=float(position[2]), floor_pitch_deg=10.0)
+    fit = fit_ground_plane(rays * (depth / TRUE_SCALE)[..., None], options.floor_normal(), options)
+    error = abs(fit.scale / TRUE_SCALE - 1.0)
+    print(f"RECOVERY ground plane 640x480, sample frame 7: error {100 * error:.3f} %, {fit.inliers}/{fit.valid}")
+    assert fit.ok and error < 0.02 and fit.valid <= 60 * 160
 
 
 def test_a_scene_without_floor_gives_no_fit_and_the_tracker_keeps_the_last_scale():

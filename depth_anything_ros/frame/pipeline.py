@@ -54,9 +54,10 @@ from depth_anything_ros.frame.scale import (
     ReferenceSizeError,
     ScaleState,
     ScaleTracker,
-    fit_ground_plane,
+    fit_floor,
     fit_reference_scale,
     fit_relative,
+    floor_grid,
     relative_to_depth,
 )
 from depth_anything_ros.frame.scan import ScanError, laser_scan
@@ -305,8 +306,9 @@ class FramePipeline:
         elif mode == "ground_plane" and intr is not None:
             rays = self._rays(frame, intr, options.undistort, depth.device, result)
             if rays is not None:
-                points = (rays * depth.float()[..., None]).cpu().numpy()  # (H, W, 3) unscaled cloud
-                fit = fit_ground_plane(points, tracker.floor_up, options.scale)
+                rows, cols = floor_grid(*depth.shape)
+                points = (rays[rows, cols] * depth.float()[rows, cols, None]).cpu().numpy()  # unscaled floor grid
+                fit = fit_floor(points, tracker.floor_up, options.scale)
         result.scale = tracker.update(frame.stamp, fit)
         if relative:
             if not result.scale.estimated:

@@ -207,8 +207,8 @@ class DepthAnythingNode(LifecycleNode):
         est = self._estimator
         self.get_logger().info(
             f"model {cfg['model.checkpoint']} ({est.encoder}, {_scale_text(est)}) on {est.device} "
-            f"{str(est.dtype).replace('torch.', '')}, input size {est.input_size}, loaded in "
-            f"{time.monotonic() - start:.1f} s")
+            f"{str(est.dtype).replace('torch.', '')}{node_params.precision_note(cfg, est)}, input size "
+            f"{est.input_size}, loaded in {time.monotonic() - start:.1f} s")
         self._synthetic = is_synthetic(est.checkpoint_path)
         if self._synthetic:
             self.get_logger().warning(f"SYNTHETIC WEIGHTS in {est.checkpoint_path}: random weights with the official "

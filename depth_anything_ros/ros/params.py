@@ -11,6 +11,7 @@ from depth_anything_ros.frame.colorize import DEFAULT_COLORMAP
 from depth_anything_ros.frame.frame_io import FrameOptions
 from depth_anything_ros.frame.scale import SCALE_MODES, ScaleOptions
 from depth_anything_ros.frame.scan import ScanOptions
+from depth_anything_ros.models.cpu_features import auto_cpu_precision_text
 from depth_anything_ros.models.input_size import INPUT_SIZE_RULE, MAX_INPUT_SIZE, PATCH, check_input_size
 
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
@@ -100,7 +101,8 @@ PARAMS: tuple[ParamSpec, ...] = (
               "checkpoint the file was exported from (on the CPU); a difference above the tolerance (1% of the max "
               "depth, 0.1% mean; docs/onnx.md) fails activation with an ERROR. Logged and in /diagnostics."),
     ParamSpec("device", "auto", "Torch device: auto (cuda if available, else cpu), cpu, cuda or cuda:N."),
-    ParamSpec("precision", "auto", "Inference precision; auto: bf16 where supported, else fp16 on CUDA, fp32 on CPU.",
+    ParamSpec("precision", "auto", "Inference precision; auto: bf16 where supported, else fp16 on CUDA; on the CPU "
+              "bf16 where it is native (avx512_bf16 or amx_bf16 in /proc/cpuinfo), else fp32 (the choice is logged)",
               choices=("auto", "fp32", "fp16", "bf16")),
     ParamSpec("image_transport", "raw",
               "raw: subscribe sensor_msgs/Image on 'image'; compressed: sensor_msgs/CompressedImage (jpeg/png) on "
@@ -178,7 +180,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("scale.max_reference_depth", 20.0, "Reference pixels farther than this (metres) are not used.",
               low=0.001, high=1000.0, runtime=True),
     ParamSpec("scale.min_pixels", 100,
-              "Fewer valid reference pixels (reference) or floor inliers (ground_plane): no fit for the frame.",
+              "Fewer valid reference pixels (reference) or floor inliers (ground_plane: floor grid points): no fit.",
               low=3, high=100_000_000, runtime=True),
     ParamSpec("scale.camera_height", 0.0, "ground_plane: height of the camera's optical centre above the floor, "
               "metres.", low=0.0, high=1000.0, runtime=True),
@@ -343,6 +345,14 @@ def model_options(values: dict[str, object]) -> dict[str, object]:
             "encoder": None if values["model.encoder"] == "auto" else values["model.encoder"],
             "max_depth": values["model.max_depth"] or "auto", "device": values["device"],
             "precision": values["precision"], "compile": compile_mode(values["model.compile"])}
+
+
+def precision_note(values: dict[str, object], estimator) -> str:
+    """' (precision auto on the CPU: <choice>, <why>)' for the torch backend with precision auto on a CPU, else ''."""
+    on_cpu = str(getattr(estimator, "device", "")).startswith("cpu")
+    if values["precision"] != "auto" or values["model.backend"] != "torch" or not on_cpu:
+        return ""
+    return f" ({auto_cpu_precision_text()})"
 
 
 def compile_mode(value: object) -> bool | str:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from depth_anything_ros.models.checkpoint_io import CheckpointError
+from depth_anything_ros.models.cpu_features import auto_cpu_precision
 from depth_anything_ros.models.image import ENCODINGS, check_image, check_work
 from depth_anything_ros.models.input_size import check_input_size
 from depth_anything_ros.models.torch_support import check_torch
@@ -48,10 +49,13 @@ def resolve_device(device: str | torch.device = AUTO) -> torch.device:
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """Map 'auto' | 'fp32' | 'fp16' | 'bf16' to a dtype: auto is fp32 on CPU, bf16 (else fp16) on CUDA."""
+    """Map 'auto' | 'fp32' | 'fp16' | 'bf16' to a dtype: auto is bf16 (else fp16) on CUDA, bf16|fp32 on CPU.
+
+    On the CPU auto is bf16 where the CPU computes it natively (cpu_features.auto_cpu_precision), else fp32.
+    """
     if precision == AUTO:
         if device.type != "cuda":
-            return torch.float32
+            return PRECISIONS[auto_cpu_precision()[0]] if device.type == "cpu" else torch.float32
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; expected 'auto', {', '.join(map(repr, PRECISIONS))}")
