@@ -19,6 +19,9 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG = REPO_ROOT / "config" / "depth_anything.yaml"
 WAIT_S = 60.0  # generous: CPU shared with other work; tests never assert on speed
+# Fast DDS can drop a service response sent before the server has matched a new client's response reader
+# (wait_for_service only sees the request side): an idempotent request without an answer is sent again.
+RESEND_S = 10.0
 
 
 def node_command(namespace: str, checkpoint, *params: str, params_file: Path = CONFIG) -> list[str]:
@@ -102,6 +105,7 @@ class GraphClient:
         self.context = Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node(name, context=self.context)
+        self._clients: dict[str, object] = {}
         self._executor = SingleThreadedExecutor(context=self.context)
         self._executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, daemon=True)
@@ -122,17 +126,21 @@ class GraphClient:
         return collector
 
     def call(self, srv_type, name: str, request, timeout: float = WAIT_S):
-        client = self.node.create_client(srv_type, name)
-        try:
-            assert client.wait_for_service(timeout_sec=timeout), f"service {name} not available"
-            future = client.call_async(request)
-            deadline = time.monotonic() + timeout
-            while not future.done() and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert future.done(), f"service {name} did not answer"
-            return future.result()
-        finally:
-            self.node.destroy_client(client)
+        """Call an idempotent service; send the request again every RESEND_S without an answer."""
+        future = self.call_async(srv_type, name, request, timeout)
+        deadline = time.monotonic() + timeout
+        while wait_future(future, min(RESEND_S, deadline - time.monotonic())) is None:
+            assert time.monotonic() < deadline, f"service {name} did not answer"
+            future = self.call_async(srv_type, name, request, timeout)
+        return future.result()
+
+    def call_async(self, srv_type, name: str, request, timeout: float = WAIT_S):
+        """Send a request with this node's one client of `name` (kept: its DDS matching is done once)."""
+        client = self._clients.get(name)
+        if client is None:
+            client = self._clients[name] = self.node.create_client(srv_type, name)
+        assert client.wait_for_service(timeout_sec=timeout), f"service {name} not available"
+        return client.call_async(request)
 
     def now(self):
         return self.node.get_clock().now().to_msg()
@@ -155,12 +163,37 @@ def set_params(client: GraphClient, node_name: str, **values) -> list:
 
 
 def change_state(client: GraphClient, node_name: str, transition: int) -> bool:
-    """Trigger a lifecycle transition (lifecycle_msgs/Transition id) of a remote node; True when it succeeded."""
-    from lifecycle_msgs.srv import ChangeState
+    """Trigger a lifecycle transition (lifecycle_msgs/Transition id) of a remote node; True when it succeeded.
 
+    Not idempotent: when the answer is lost, the node's state (get_state) says whether the transition happened.
+    """
+    from lifecycle_msgs.msg import State, Transition
+    from lifecycle_msgs.srv import ChangeState, GetState
+
+    goal = {Transition.TRANSITION_CONFIGURE: State.PRIMARY_STATE_INACTIVE,
+            Transition.TRANSITION_ACTIVATE: State.PRIMARY_STATE_ACTIVE,
+            Transition.TRANSITION_DEACTIVATE: State.PRIMARY_STATE_INACTIVE,
+            Transition.TRANSITION_CLEANUP: State.PRIMARY_STATE_UNCONFIGURED}.get(transition)
     request = ChangeState.Request()
     request.transition.id = transition
-    return client.call(ChangeState, f"{node_name}/change_state", request).success
+    future = client.call_async(ChangeState, f"{node_name}/change_state", request)
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        answer = wait_future(future, min(RESEND_S, deadline - time.monotonic()))
+        if answer is not None:
+            return answer.success
+        state = client.call(GetState, f"{node_name}/get_state", GetState.Request()).current_state.id
+        if goal is not None and state == goal:
+            return True
+    raise AssertionError(f"service {node_name}/change_state did not answer")
+
+
+def wait_future(future, timeout: float):
+    """Wait up to `timeout` s for an rclpy future spun by another thread; its result, or None."""
+    deadline = time.monotonic() + timeout
+    while not future.done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return future.result() if future.done() else None
 
 
 def wait_until(predicate, timeout: float = WAIT_S, period: float = 0.05):
