@@ -16,6 +16,13 @@ import textwrap
 from pathlib import Path
 
 from depth_anything_ros.bag.bagfile import BagError
+from depth_anything_ros.models.backends.choices import (
+    BACKENDS,
+    DEFAULT_PROVIDERS,
+    OPENVINO_DEFAULT_DEVICE,
+    OPENVINO_DEFAULT_PRECISION,
+    OPENVINO_PRECISIONS,
+)
 
 PROG = "depth-anything-ros"
 MODEL_DEFAULT = "hypersim-vits"
@@ -105,11 +112,11 @@ def add_model_options(p: argparse.ArgumentParser, inference: bool = True, batch:
     if batch:
         g.add_argument("--batch", type=number(int, 1), default=1, metavar="N",
                        help="frames per forward pass (default 1); larger batches help on a GPU")
-    g.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
-                   help="what runs the network: torch (default), or onnxruntime with --checkpoint an exported .onnx "
-                        "file (depth-anything-ros export); preprocessing and everything after the network are the "
-                        "same code for both (docs/onnx.md)")
-    g.add_argument("--providers", default="CPUExecutionProvider", metavar="NAME[,NAME]",
+    g.add_argument("--backend", default="torch", choices=BACKENDS,
+                   help="what runs the network: torch (default), or onnxruntime or openvino with --checkpoint an "
+                        "exported .onnx file (depth-anything-ros export); preprocessing and everything after the "
+                        "network are the same code for all three (docs/onnx.md)")
+    g.add_argument("--providers", default=",".join(DEFAULT_PROVIDERS), metavar="NAME[,NAME]",
                    help="onnxruntime only: execution providers in order of preference, comma-separated "
                         "(TensorrtExecutionProvider, CUDAExecutionProvider, OpenVINOExecutionProvider, "
                         "CPUExecutionProvider; default CPUExecutionProvider)")
@@ -117,9 +124,16 @@ def add_model_options(p: argparse.ArgumentParser, inference: bool = True, batch:
                    help="TensorrtExecutionProvider only: keep its engines (one per input shape, minutes to build) "
                         "and timing cache in DIR")
     g.add_argument("--tensorrt-fp16", action="store_true", help="TensorrtExecutionProvider only: fp16 engines")
+    g.add_argument("--openvino-device", default=OPENVINO_DEFAULT_DEVICE, metavar="DEVICE",
+                   help=f"openvino only: the OpenVINO device that runs the network (default "
+                        f"{OPENVINO_DEFAULT_DEVICE}; GPU, NPU where OpenVINO lists them)")
+    g.add_argument("--openvino-precision", default=OPENVINO_DEFAULT_PRECISION, choices=tuple(OPENVINO_PRECISIONS),
+                   help=f"openvino only: inference precision hint (default {OPENVINO_DEFAULT_PRECISION}, torch fp32's "
+                        "numerics; bf16 or f16 only on a device that runs it natively)")
     g.add_argument("--no-self-check", action="store_true",
-                   help="onnxruntime only: skip the startup self-check (one probe frame through the backend and "
-                        "the PyTorch checkpoint it was exported from; a difference above the tolerance exits 2)")
+                   help="onnxruntime and openvino only: skip the startup self-check (one probe frame through the "
+                        "backend and the PyTorch checkpoint it was exported from; a difference above the tolerance "
+                        "exits 2)")
     g.add_argument("--sky", default="invalid", choices=("invalid", "official_fill"),
                    help="da3metric-large only: sky pixels are invalid, NaN (default), or get the official fill "
                         "(0.99-quantile of the other pixels' depth)")
@@ -134,6 +148,10 @@ _CLI_WORDING = (
     (re.compile(r"is a relative checkpoint \(ReLU head\); pass max_depth=None"),
      r"is a relative checkpoint (ReLU head, affine-invariant inverse depth, not metres): --model-max-depth does not "
      r"apply and the command-line tools need a metric checkpoint"),
+    (re.compile(r"OpenVINO device '([^']+)' is not available here"),
+     r"--openvino-device \1: no such OpenVINO device here"),
+    (re.compile(r"OpenVINO device (\S+) does not run (\w+) natively"),
+     r"--openvino-precision \2: OpenVINO device \1 does not run it natively"),
     (re.compile(r"encoder '(\w+)' was requested"), r"--encoder \1 was given"),
     (re.compile(r"encoder='(\w+)'"), r"--encoder \1"),
     (re.compile(r"\bpass encoder\b"), "pass --encoder"),
@@ -191,7 +209,8 @@ def make_estimator(args: argparse.Namespace, announce_synthetic: bool = True, al
         raise BagError(f"invalid --precision: {exc}") from None
     backend = getattr(args, "backend", "torch")
     if backend == "torch" and str(args.checkpoint).endswith(".onnx"):
-        raise CommandError(f"--checkpoint {args.checkpoint} is an exported ONNX file: add --backend onnxruntime")
+        raise CommandError(f"--checkpoint {args.checkpoint} is an exported ONNX file: add --backend onnxruntime or "
+                           "--backend openvino")
     check_checkpoint_name(args.checkpoint, allow_relative)
     options = {"encoder": args.encoder, "max_depth": args.model_max_depth}
     compile_mode = {"on": True, "off": False}.get(getattr(args, "compile", "auto"), "auto")
@@ -232,7 +251,7 @@ def _backend_estimator(args: argparse.Namespace, backend: str, options: dict, co
     try:
         estimator = load_backend_estimator(args.checkpoint, backend, providers, args.input_size,
                                            getattr(args, "sky", "invalid"), args.tensorrt_cache, args.tensorrt_fp16,
-                                           device=args.device,
+                                           args.openvino_device, args.openvino_precision, device=args.device,
                                            precision=args.precision, compile=compile_mode,
                                            **{k: v for k, v in options.items() if v is not None})
     except ValueError as exc:

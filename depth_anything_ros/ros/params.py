@@ -11,6 +11,13 @@ from depth_anything_ros.frame.colorize import DEFAULT_COLORMAP
 from depth_anything_ros.frame.frame_io import FrameOptions
 from depth_anything_ros.frame.scale import SCALE_MODES, ScaleOptions
 from depth_anything_ros.frame.scan import ScanOptions
+from depth_anything_ros.models.backends.choices import (
+    BACKENDS,
+    DEFAULT_PROVIDERS,
+    OPENVINO_DEFAULT_DEVICE,
+    OPENVINO_DEFAULT_PRECISION,
+    OPENVINO_PRECISIONS,
+)
 from depth_anything_ros.models.cpu_features import auto_cpu_precision_text
 from depth_anything_ros.models.input_size import INPUT_SIZE_RULE, MAX_INPUT_SIZE, PATCH, check_input_size
 
@@ -83,11 +90,11 @@ PARAMS: tuple[ParamSpec, ...] = (
               "activation for every camera whose camera_info is known; auto: on for CUDA, off for CPU.",
               choices=("auto", "true", "false"), any_type=True),
     ParamSpec("model.backend", "torch",
-              "What runs the network: torch, or onnxruntime with model.checkpoint an exported .onnx file "
-              "(depth-anything-ros export; encoder, max depth and input size come from its sidecar). Preprocessing "
-              "and everything after the network are the same code for both (docs/onnx.md).",
-              choices=("torch", "onnxruntime")),
-    ParamSpec("model.providers", ["CPUExecutionProvider"],
+              "What runs the network: torch, or onnxruntime or openvino with model.checkpoint an exported .onnx "
+              "file (depth-anything-ros export; encoder, max depth and input size come from its sidecar). "
+              "Preprocessing and everything after the network are the same code for all three (docs/onnx.md).",
+              choices=BACKENDS),
+    ParamSpec("model.providers", list(DEFAULT_PROVIDERS),
               "onnxruntime: execution providers in order of preference (TensorrtExecutionProvider, "
               "CUDAExecutionProvider, OpenVINOExecutionProvider, CPUExecutionProvider); one that this onnxruntime "
               "lacks fails activation, naming the available ones."),
@@ -96,10 +103,18 @@ PARAMS: tuple[ParamSpec, ...] = (
               "and timing cache; '' = none, every activation builds again."),
     ParamSpec("model.tensorrt_fp16", False, "TensorrtExecutionProvider: build fp16 engines (the self-check bounds "
               "the difference)."),
+    ParamSpec("model.openvino_device", OPENVINO_DEFAULT_DEVICE,
+              "openvino: the OpenVINO device that runs the network (CPU; GPU, NPU where OpenVINO lists them); one "
+              "that OpenVINO does not list here fails activation, naming the available ones."),
+    ParamSpec("model.openvino_precision", OPENVINO_DEFAULT_PRECISION,
+              "openvino: inference precision hint. f32 (default) keeps torch fp32's numerics (OpenVINO's own CPU "
+              "default is bf16 on CPUs with AMX or avx512_bf16); bf16 and f16 only on a device that runs them "
+              "natively, else activation fails; the self-check bounds the difference.",
+              choices=tuple(OPENVINO_PRECISIONS)),
     ParamSpec("model.self_check", True,
-              "onnxruntime: at activation, run one probe frame through the backend and through the PyTorch "
-              "checkpoint the file was exported from (on the CPU); a difference above the tolerance (1% of the max "
-              "depth, 0.1% mean; docs/onnx.md) fails activation with an ERROR. Logged and in /diagnostics."),
+              "onnxruntime and openvino: at activation, run one probe frame through the backend and through the "
+              "PyTorch checkpoint the file was exported from (on the CPU); a difference above the tolerance (1% of "
+              "the max depth, 0.1% mean; docs/onnx.md) fails activation with an ERROR. Logged and in /diagnostics."),
     ParamSpec("device", "auto", "Torch device: auto (cuda if available, else cpu), cpu, cuda or cuda:N."),
     ParamSpec("precision", "auto", "Inference precision; auto: bf16 where supported, else fp16 on CUDA; on the CPU "
               "bf16 where it is native (avx512_bf16 or amx_bf16 in /proc/cpuinfo), else fp32 (the choice is logged)",
@@ -342,6 +357,8 @@ def model_options(values: dict[str, object]) -> dict[str, object]:
     return {"backend": values["model.backend"], "providers": list(values["model.providers"]),
             "input_size": values["model.input_size"] or None, "sky": values["model.sky"],
             "tensorrt_cache": values["model.tensorrt_cache"], "tensorrt_fp16": values["model.tensorrt_fp16"],
+            "openvino_device": values["model.openvino_device"],
+            "openvino_precision": values["model.openvino_precision"],
             "encoder": None if values["model.encoder"] == "auto" else values["model.encoder"],
             "max_depth": values["model.max_depth"] or "auto", "device": values["device"],
             "precision": values["precision"], "compile": compile_mode(values["model.compile"])}

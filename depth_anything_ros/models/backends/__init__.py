@@ -1,1 +1,1 @@
-"""Backends below the entry points: ONNX export and its sidecar, ONNX Runtime, the startup self-check."""
+"""Backends below the entry points: ONNX export and its sidecar, ONNX Runtime, OpenVINO, the startup self-check."""

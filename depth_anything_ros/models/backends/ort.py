@@ -11,15 +11,15 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from depth_anything_ros.models.backends.sidecar import Sidecar, SidecarError
+from depth_anything_ros.models.backends.choices import DEFAULT_PROVIDERS
+from depth_anything_ros.models.backends.network_io import network_feed, torch_outputs
+from depth_anything_ros.models.backends.sidecar import Sidecar, SidecarError, check_outputs
 
 _log = logging.getLogger(__name__)
 PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "OpenVINOExecutionProvider",
              "CPUExecutionProvider")
-DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
 CPU = torch.device("cpu")
 
 
@@ -76,18 +76,14 @@ class OrtNetwork:
             self.session = ort.InferenceSession(str(onnx_path), options, providers=chosen)
         except Exception as exc:  # onnxruntime raises its own classes for damaged or unsupported files
             raise SidecarError(f"ONNX Runtime cannot open {onnx_path}: {str(exc).splitlines()[0]}") from None
-        self.active_providers = self.session.get_providers()
+        self.runs_on = self.session.get_providers()  # the providers ONNX Runtime kept, in order
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
-        if tuple(self.output_names) != tuple(sidecar.outputs):
-            raise SidecarError(f"{onnx_path} has outputs {self.output_names}, its sidecar says "
-                               f"{list(sidecar.outputs)}: the two files do not belong together")
+        check_outputs(onnx_path, self.output_names, sidecar)
         _log.info("ONNX Runtime %s: %s with providers %s", ort.__version__, Path(onnx_path).name,
-                  ", ".join(self.active_providers))
+                  ", ".join(self.runs_on))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         """(B, 3, h, w) float32 network input -> depth (B, h, w) (V2) or (depth, sky) (DA3), on `device`."""
-        feed = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
-        outputs = self.session.run(self.output_names, {self.input_name: feed})
-        tensors = tuple(torch.from_numpy(out).to(self.device) for out in outputs)
-        return tensors[0] if len(tensors) == 1 else tensors
+        outputs = self.session.run(self.output_names, {self.input_name: network_feed(x)})
+        return torch_outputs(outputs, self.device)

@@ -2,9 +2,10 @@
 
 The reference is the checkpoint the sidecar names (its sha256 must match), on the CPU in fp32. The backend passes
 when max |diff| <= MAX_TOLERANCE x scale and mean |diff| <= MEAN_TOLERANCE x scale, where scale is the model's
-max depth (V2's head scale; 80 m for DA3): 0.2 m and 0.02 m for a 20 m head. ONNX Runtime's CPU provider differs
-from torch fp32 by about 1e-5 of that (docs/onnx.md); TensorRT fp16 engines are expected well inside the bound,
-and a broken conversion (a wrong or missing layer, a damaged weight) far outside it.
+max depth (V2's head scale; 80 m for DA3): 0.2 m and 0.02 m for a 20 m head. ONNX Runtime's CPU provider and
+OpenVINO's CPU plugin in f32 differ from torch fp32 by about 1e-5 of that (docs/onnx.md); TensorRT fp16 engines
+are expected well inside the bound, and a broken conversion (a wrong or missing layer, a damaged weight) far
+outside it.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from depth_anything_ros.models.registry import load_estimator
 MAX_TOLERANCE = 0.01  # of the depth scale
 MEAN_TOLERANCE = 0.001
 LIKELY_CAUSES = ("a converter or provider bug (e.g. TensorRT versions known to break ViT attention, docs/onnx.md), "
-                 "reduced precision in the provider (TensorRT fp16), or an exported file that was changed or "
-                 "damaged after export")
+                 "reduced precision in the runtime (TensorRT fp16, OpenVINO bf16 or f16), or an exported file that "
+                 "was changed or damaged after export")
 
 
 class SelfCheckError(SidecarError):

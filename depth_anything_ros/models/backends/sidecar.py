@@ -81,6 +81,13 @@ def write_sidecar(onnx_path: str | os.PathLike, sidecar: Sidecar) -> Path:
     return path
 
 
+def check_outputs(onnx_path: str | os.PathLike, output_names: list[str], sidecar: Sidecar) -> None:
+    """SidecarError when a runtime's outputs of an exported file are not the ones its sidecar names, in order."""
+    if tuple(output_names) != tuple(sidecar.outputs):
+        raise SidecarError(f"{onnx_path} has outputs {list(output_names)}, its sidecar says "
+                           f"{list(sidecar.outputs)}: the two files do not belong together")
+
+
 def read_sidecar(onnx_path: str | os.PathLike) -> Sidecar:
     """Read the sidecar of an exported file; SidecarError naming the file and the problem."""
     path = sidecar_path(onnx_path)
