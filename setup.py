@@ -24,10 +24,11 @@ setup(
     install_requires=["setuptools", "numpy", "torch>=2.3", "safetensors", "huggingface_hub", "rosbags", "matplotlib",
                       "pyyaml", "h5py", "scipy"],
     # `depth-anything-ros serve` only: pip install .[serve] (requirements-serve.txt pins the tested versions)
-    # `export` and `--backend onnxruntime`: pip install .[onnx] (requirements-onnx.txt pins the tested versions; a
-    # robot that only runs exported files needs onnxruntime alone, or onnxruntime-gpu, docs/onnx.md)
+    # `export`, `--backend onnxruntime` and `--backend openvino`: pip install .[onnx] (requirements-onnx.txt pins the
+    # tested versions; a robot that only runs exported files needs onnxruntime alone, or onnxruntime-gpu, or
+    # openvino alone, docs/onnx.md)
     extras_require={"serve": ["gradio>=6.31,<7", "gradio-client>=2.7,<3"],
-                    "onnx": ["onnx>=1.16", "onnxscript>=0.5", "onnxruntime>=1.16"]},
+                    "onnx": ["onnx>=1.16", "onnxscript>=0.5", "onnxruntime>=1.16", "openvino>=2024.0"]},
     zip_safe=True,
     maintainer="depth_anything_ros maintainers",
     maintainer_email="maintainers@depth-anything-ros.invalid",

@@ -1,12 +1,12 @@
-"""ONNX Runtime vs our torch fp32: depth difference and time per frame, per family and encoder, synthetic weights.
+"""ONNX Runtime and OpenVINO vs our torch fp32: depth difference and time per frame, per model, synthetic weights.
 
 For each model: a synthetic checkpoint with the official key names, `export_onnx` for --image-size images, then
-the same probe frame (models/backends/export.probe_image) through the torch fp32 estimator and the onnxruntime
-estimator with --providers (the same pre- and post-processing; only the network call differs). Prints max and
-mean |diff| in metres, max |diff| per 20 m of the depth scale (the issue's target: <= 1e-4 m per 20 m), and the
-frame times (full estimate, calls of the two alternated). DA3METRIC-LARGE needs ~10 GB of memory to export.
-With --float64, the networks alone (the same network input) are also compared with the torch network in float64,
-which says how much of the difference is float32 rounding on either side.
+the same probe frame (models/backends/export.probe_image) through the torch fp32 estimator, the onnxruntime
+estimator with --providers and the openvino estimator on the CPU at each --openvino-precisions hint (the same pre-
+and post-processing; only the network call differs). Prints max and mean |diff| in metres, max |diff| per 20 m of
+the depth scale (the issue's target: <= 1e-4 m per 20 m), and the frame times (full estimate, calls alternated).
+DA3METRIC-LARGE needs ~10 GB of memory to export. With --float64, the networks alone (the same network input) are
+also compared with the torch network in float64, which says how much of the difference is float32 rounding.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ def checkpoint(name: str) -> Path:
 
 
 def measure(name: str, args, out_dir: Path) -> dict:
-    """Export one model, compare ONNX Runtime with torch fp32 on the probe frame and time both."""
+    """Export one model, compare ONNX Runtime and OpenVINO with torch fp32 on the probe frame and time them."""
     from depth_anything_ros.models.backends.export import compare_depth, export_onnx, probe_image
-    from depth_anything_ros.models.backends.loader import load_onnx_estimator
+    from depth_anything_ros.models.backends.loader import load_onnx_estimator, load_openvino_estimator
     from depth_anything_ros.models.registry import load_estimator
 
     family, encoder = MODELS[name]
@@ -44,25 +44,32 @@ def measure(name: str, args, out_dir: Path) -> dict:
     reference = load_estimator(checkpoint(name), device="cpu", precision="fp32", compile=False, **options)
     exported = export_onnx(reference, out_dir / f"{name}.onnx", tuple(args.image_size))
     backend = load_onnx_estimator(exported.onnx_path, common.csv_list(args.providers), device="cpu")
+    openvino = {f"ov_{hint}": load_openvino_estimator(exported.onnx_path, "CPU", hint, device="cpu")
+                for hint in common.csv_list(args.openvino_precisions)}
     width, height = args.image_size
     image = probe_image(width, height)
     focal = {"focal": (0.8 * width, 0.8 * width)} if family == "da3" else {}
-    max_diff, mean_diff = compare_depth(backend.estimate(image, **focal), reference.estimate(image, **focal))
-    samples = common.time_interleaved({"torch": lambda: reference.estimate(image, **focal),
-                                       "ort": lambda: backend.estimate(image, **focal)}, args.warmup, args.iters)
+    want = reference.estimate(image, **focal)
+    max_diff, mean_diff = compare_depth(backend.estimate(image, **focal), want)
     scale = float(reference.max_depth)
     row = {"model": f"{family} {encoder}", "scale_m": scale, "max_diff_m": max_diff, "mean_diff_m": mean_diff,
            "max_diff_per_20m": max_diff * 20.0 / scale, "export_s": exported.seconds,
-           "torch_fp32_ms": common.summarise(samples["torch"])["p50_ms"],
-           "ort_ms": common.summarise(samples["ort"])["p50_ms"], "providers": ",".join(backend.providers)}
+           "providers": ",".join(backend.providers)}
+    for key, estimator in openvino.items():
+        row[f"{key}_max_diff_m"], row[f"{key}_mean_diff_m"] = compare_depth(estimator.estimate(image, **focal), want)
+    calls = {"torch": reference, "ort": backend, **openvino}
+    samples = common.time_interleaved({key: lambda e=estimator: e.estimate(image, **focal)
+                                       for key, estimator in calls.items()}, args.warmup, args.iters)
+    row["torch_fp32_ms"] = common.summarise(samples["torch"])["p50_ms"]
+    row.update({f"{key}_ms": common.summarise(samples[key])["p50_ms"] for key in ("ort", *openvino)})
     if args.float64 and family == "v2":  # DA3's forward casts its taps to float32 by design: no float64 run
-        row.update(float64_row(reference, backend, image))
+        row.update(float64_row(reference, backend, image, openvino))
     exported.onnx_path.unlink()
     return row
 
 
-def float64_row(reference, backend, image) -> dict:
-    """Max |diff| of the V2 network outputs (depth at the network input size) of torch fp32 and ORT vs torch float64."""
+def float64_row(reference, backend, image, openvino: dict) -> dict:
+    """Max |diff| of the V2 network outputs (depth at network input size) of torch fp32, ORT, OpenVINO vs float64."""
     import torch
 
     from depth_anything_ros.models.image import network_input_size
@@ -71,10 +78,11 @@ def float64_row(reference, backend, image) -> dict:
     size = network_input_size(*image.shape[:2], reference.input_size)
     x = network_input(torch.from_numpy(image)[None], "rgb8", size)
     with torch.inference_mode():
-        fp32, ort = reference.model(x).double().numpy(), backend._forward(x).double().numpy()
+        outputs = {"torch_fp32": reference.model(x), "ort": backend._forward(x),
+                   **{key: estimator._forward(x) for key, estimator in openvino.items()}}
         exact = reference.model.double()(x.double()).numpy()
     reference.model.float()
-    return {"torch_fp32_vs_fp64_m": float(abs(fp32 - exact).max()), "ort_vs_fp64_m": float(abs(ort - exact).max())}
+    return {f"{key}_vs_fp64_m": float(abs(out.double().numpy() - exact).max()) for key, out in outputs.items()}
 
 
 def main() -> None:
@@ -83,6 +91,8 @@ def main() -> None:
                         help=f"comma-separated subset of {', '.join(MODELS)} (default all)")
     parser.add_argument("--image-size", nargs=2, type=int, default=(640, 480), metavar=("W", "H"))
     parser.add_argument("--providers", default="CPUExecutionProvider", help="ONNX Runtime providers, comma-separated")
+    parser.add_argument("--openvino-precisions", default="f32",
+                        help="OpenVINO CPU precision hints, comma-separated (f32, bf16 where the CPU runs it; '' none)")
     parser.add_argument("--float64", action="store_true", help="also compare the networks with torch float64")
     args = parser.parse_args()
     common.apply_common(args)
@@ -93,11 +103,14 @@ def main() -> None:
         for name in args.models:
             rows.append(measure(name, args, Path(tmp)))
             common.write_json(args.json, "onnx_numerics", args, rows)
-    common.print_table(rows, ["model", "scale_m", "max_diff_m", "mean_diff_m", "max_diff_per_20m", "export_s",
-                              "torch_fp32_ms", "ort_ms", "providers"]
-                      + (["torch_fp32_vs_fp64_m", "ort_vs_fp64_m"] if args.float64 else []),
-                       title=f"ONNX Runtime vs torch fp32, {args.image_size[0]}x{args.image_size[1]} probe frame, "
-                             f"synthetic weights ({common.cpu_model()})")
+    openvino = [f"ov_{hint}" for hint in common.csv_list(args.openvino_precisions)]
+    common.print_table(rows, ["model", "scale_m", "max_diff_m", "mean_diff_m", "max_diff_per_20m",
+                              *(f"{key}_{stat}_diff_m" for key in openvino for stat in ("max", "mean")), "export_s",
+                              "torch_fp32_ms", "ort_ms", *(f"{key}_ms" for key in openvino), "providers"]
+                      + ([f"{key}_vs_fp64_m" for key in ("torch_fp32", "ort", *openvino)] if args.float64 else []),
+                       title=f"ONNX Runtime (max_diff, mean_diff) and OpenVINO (ov_*) vs torch fp32, "
+                             f"{args.image_size[0]}x{args.image_size[1]} probe frame, synthetic weights "
+                             f"({common.cpu_model()})")
 
 
 if __name__ == "__main__":

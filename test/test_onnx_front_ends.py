@@ -1,8 +1,9 @@
-"""The onnxruntime backend in the three front-ends: the node (real graph, Fast DDS), `bag process` and `estimate`.
+"""The exported-file backends in the three front-ends: the node (real graph, Fast DDS), `bag process` and `estimate`.
 
-One exported file, one frame: the depth is the same bytes from each (only the network call is ONNX Runtime's; the
-frame pipeline is the torch path's). A copy of the export with one initializer changed fails the node's startup
-self-check: activation is refused with an ERROR in the log and in /diagnostics naming the difference.
+One exported file, one frame, one backend (onnxruntime, openvino): the depth is the same bytes from each front-end
+(only the network call is the runtime's; the frame pipeline is the torch path's). A copy of the export with one
+initializer changed fails the node's startup self-check: activation is refused with an ERROR in the log and in
+/diagnostics naming the difference.
 """
 
 import numpy as np
@@ -28,7 +29,6 @@ from depth_anything_ros.models.synthetic_weights import write_synthetic_checkpoi
 
 W, H = IMAGE_SIZE
 NS = "/onnx_front_ends"
-ORT = ["--backend", "onnxruntime", "--device", "cpu"]
 pytestmark = pytest.mark.ros
 
 
@@ -46,18 +46,21 @@ def client(ros_env):
     graph.close()
 
 
-def start_node(ros_env, namespace: str, onnx_path, log_path) -> NodeProcess:
-    return NodeProcess(node_command(namespace, onnx_path, "model.backend:=onnxruntime", "device:=cpu"), ros_env,
+def start_node(ros_env, namespace: str, onnx_path, log_path, backend: str = "onnxruntime") -> NodeProcess:
+    return NodeProcess(node_command(namespace, onnx_path, f"model.backend:={backend}", "device:=cpu"), ros_env,
                        log_path)
 
 
-def test_the_same_frame_gives_the_same_depth_bytes_from_node_bag_and_estimate(ros_env, client, exported, tmp_path):
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_the_same_frame_gives_the_same_depth_bytes_from_node_bag_and_estimate(ros_env, client, exported, tmp_path,
+                                                                               backend):
+    cli_backend = ["--backend", backend, "--device", "cpu"]
     pixels = frame_pixels()
-    node = start_node(ros_env, f"{NS}/good", exported, tmp_path / "node.log")
+    node = start_node(ros_env, f"{NS}/good_{backend}", exported, tmp_path / "node.log", backend)
     try:
         assert node.wait_for_log("loaded in", timeout=180), node.log()
         assert "self-check against PyTorch fp32: max |diff|" in node.log()
-        cam = CameraIO(client, f"{NS}/good")
+        cam = CameraIO(client, f"{NS}/good_{backend}")
 
         def make(stamp):
             image = image_msg(stamp, "cam_optical_frame", pixels)
@@ -69,14 +72,15 @@ def test_the_same_frame_gives_the_same_depth_bytes_from_node_bag_and_estimate(ro
         node.stop()
 
     write_frame_bag(tmp_path / "in", pixels, P)
-    assert main(["bag", "process", str(tmp_path / "in"), str(tmp_path / "out"), "--checkpoint", str(exported), *ORT,
-                 "--no-progress"]) == 0
+    assert main(["bag", "process", str(tmp_path / "in"), str(tmp_path / "out"), "--checkpoint", str(exported),
+                 *cli_backend, "--no-progress"]) == 0
     bag_depth = by_topic(read_bag(tmp_path / "out"))["/cam/depth"]
     assert len(bag_depth) == 1 and bag_depth[0].msg.data.tobytes() == node_bytes
 
     png = write_png(tmp_path / "frame.png", pixels)
-    assert main(["estimate", str(png), "--checkpoint", str(exported), *ORT, "--fx", str(P[0]), "--fy", str(P[5]),
-                 "--cx", str(P[2]), "--cy", str(P[6]), "--format", "npy", "--out", str(tmp_path / "est")]) == 0
+    assert main(["estimate", str(png), "--checkpoint", str(exported), *cli_backend, "--fx", str(P[0]), "--fy",
+                 str(P[5]), "--cx", str(P[2]), "--cy", str(P[6]), "--format", "npy", "--out",
+                 str(tmp_path / "est")]) == 0
     estimate = np.load(tmp_path / "est" / "frame_depth.npy")
     assert estimate.dtype == np.dtype("<f4") and estimate.tobytes() == node_bytes
     depth = np.frombuffer(node_bytes, "<f4")
