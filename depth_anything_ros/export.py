@@ -15,14 +15,14 @@ from depth_anything_ros.cli_options import MODEL_DEFAULT, PROG, CommandError, in
 def register(subparsers) -> None:
     """Add the `export` subcommand."""
     p = subparsers.add_parser(
-        "export", help="export a checkpoint's network to ONNX (for --backend onnxruntime)",
+        "export", help="export a checkpoint's network to ONNX (for --backend onnxruntime or openvino)",
         description="Write the fp32 network of a checkpoint (Depth-Anything-V2 any encoder, metric heads with their "
                     "max depth; DA3METRIC-LARGE) to OUT.onnx, ONNX opset 18, one file, and OUT.json beside it (family, "
                     "encoder, max depth, input size, the preprocessing contract, the source checkpoint's sha256, "
-                    "synthetic or not), which the onnxruntime backend reads. The input size is fixed: batch 1 "
-                    "(batches run frame by frame) and the network input of --image-size images; frames of another "
-                    "size are refused, naming the size to export for. Preprocessing and the resize back are not in "
-                    "the file: the package runs them, the same code as with torch. See docs/onnx.md.")
+                    "synthetic or not), which the onnxruntime and openvino backends read. The input size is fixed: "
+                    "batch 1 (batches run frame by frame) and the network input of --image-size images; frames of "
+                    "another size are refused, naming the size to export for. Preprocessing and the resize back are "
+                    "not in the file: the package runs them, the same code as with torch. See docs/onnx.md.")
     g = p.add_argument_group("model")
     g.add_argument("--checkpoint", default=MODEL_DEFAULT,
                    help=f"variant name or checkpoint file, as for estimate (default {MODEL_DEFAULT})")

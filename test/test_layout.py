@@ -24,8 +24,8 @@ FORBIDDEN = {
     "train": ("ros", "cli", "estimate"),
     "server": ("ros", "bag", "train", "cli", "estimate"),
 }
-# models/backends/ (ONNX export, ONNX Runtime, the self-check) sits on the families: they and the registry never
-# import it (checkpoint_io reads an export's synthetic mark through the light backends.sidecar only)
+# models/backends/ (ONNX export, ONNX Runtime, OpenVINO, the self-check) sits on the families: they and the registry
+# never import it (checkpoint_io reads an export's synthetic mark through the light backends.sidecar only)
 MODEL_SUBLAYERS = {"depth_anything_ros.models.v2": "depth_anything_ros.models.backends",
                    "depth_anything_ros.models.da3": "depth_anything_ros.models.backends",
                    "depth_anything_ros.models.vda": "depth_anything_ros.models.backends",

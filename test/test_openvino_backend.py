@@ -12,9 +12,12 @@ import subprocess
 
 import cv2
 import numpy as np
+import onnx
 import openvino
 import pytest
 from onnx_helpers import IMAGE_SIZE, INPUT_SIZE, damaged_copy, export_small
+
+from depth_anything_ros.cli import main
 
 from depth_anything_ros.models.backends.choices import OPENVINO_PRECISIONS
 from depth_anything_ros.models.backends.export import probe_image
@@ -68,6 +71,24 @@ def test_openvino_cpu_f32_matches_torch_fp32_inside_our_pipeline(exported, check
     assert not np.array_equal(got[0], got[1])  # each frame its own output, not a reused buffer
     diff = np.abs(got - want)
     assert diff.max() < MAX_BAR and diff.mean() < MEAN_BAR, (diff.max(), diff.mean())
+
+
+def test_a_37_patch_side_matches_torch_too(checkpoint, tmp_path):
+    # Input 518 gives 37 patches on the short side, the pretrained table's size: the side OpenVINO 2026.4 resampled
+    # wrongly when the file held the position embedding's bicubic Resize (0.9 m off at 640x480); the export holds
+    # torch's table for its grid instead (backends/export.constant_position_embeddings).
+    out = tmp_path / "grid37.onnx"
+    assert main(["export", "--checkpoint", str(checkpoint), "--encoder", "vits", "--model-max-depth", "20",
+                 "--input-size", "518", "--image-size", "70", "72", "--out", str(out)]) == 0  # network 532 x 518
+    ov = load_backend_estimator(out, "openvino", device="cpu")
+    torch_est = load_estimator(checkpoint, encoder="vits", max_depth=20.0, device="cpu", precision="fp32",
+                               input_size=518, compile=False)
+    image = probe_image(70, 72)
+    diff = np.abs(ov.estimate(image) - torch_est.estimate(image))
+    assert diff.max() < MAX_BAR and diff.mean() < MEAN_BAR, (diff.max(), diff.mean())
+    cubic = [n.name for n in onnx.load(str(out)).graph.node
+             if n.op_type == "Resize" and any(a.name == "mode" and a.s == b"cubic" for a in n.attribute)]
+    assert cubic == []
 
 
 def test_options_the_export_fixed_are_refused_with_openvino_too(exported):

@@ -27,6 +27,7 @@ from depth_anything_ros.models.backends.sidecar import (
     file_sha256,
     write_sidecar,
 )
+from depth_anything_ros.models.blocks import DinoV2
 from depth_anything_ros.models.checkpoint_io import is_synthetic
 from depth_anything_ros.models.da3.preprocess import resize_steps
 from depth_anything_ros.models.image import network_input_size
@@ -57,6 +58,37 @@ class Exported:
     seconds: float
 
 
+@contextlib.contextmanager
+def constant_position_embeddings(model: torch.nn.Module, net_h: int, net_w: int):
+    """Within the block, each DinoV2 of `model` gives its position embedding for a (net_h, net_w) input as a constant.
+
+    The bicubic resampling of the 37x37 table depends only on the patch grid, which an export fixes, so torch computes
+    it once here and the file holds the result instead of a Resize node for every runtime to compute its own way
+    (OpenVINO 2026.4's CPU plugin ignores the scale 37.1/37 on an axis whose size stays 37, the short side of every V2
+    input at 518: 0.9 m off at 640x480, docs/onnx.md).
+    """
+    patched = []
+    for module in model.modules():
+        if isinstance(module, DinoV2):
+            grid = (net_h // module.spec.patch_size, net_w // module.spec.patch_size)
+            with torch.no_grad():
+                table = module.position_embedding(*grid, torch.float32).detach().clone()
+
+            def fixed(grid_h: int, grid_w: int, dtype: torch.dtype, table=table, grid=grid) -> torch.Tensor:
+                """(1, 1 + grid_h * grid_w, D): the table of the export's grid, the only grid the file serves."""
+                if (grid_h, grid_w) != grid:
+                    raise ValueError(f"export traced a {grid_h}x{grid_w} patch grid, its input gives {grid}")
+                return table.to(dtype)
+
+            module.position_embedding = fixed
+            patched.append(module)
+    try:
+        yield
+    finally:
+        for module in patched:
+            del module.position_embedding  # the class's method again
+
+
 def export_onnx(estimator: DepthEstimator, onnx_path: str | Path, image_size: tuple[int, int] = DEFAULT_IMAGE_SIZE
                 ) -> Exported:
     """Write the fp32 network of a CPU `estimator` for width x height images to `onnx_path` and its sidecar."""
@@ -74,7 +106,8 @@ def export_onnx(estimator: DepthEstimator, onnx_path: str | Path, image_size: tu
     start = time.perf_counter()
     quiet = logging.getLogger("torch.onnx")
     level, quiet.level = quiet.level, logging.ERROR  # its notes on optional torchvision ops
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():  # the exporter prints its steps
+    with (contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(),  # the exporter prints its steps
+          constant_position_embeddings(estimator.model, net_h, net_w)):
         warnings.simplefilter("ignore", FutureWarning)
         torch.onnx.export(estimator.model, (probe,), str(path), dynamo=True, opset_version=OPSET,
                           input_names=["image"], output_names=list(outputs), external_data=False, verbose=False)
