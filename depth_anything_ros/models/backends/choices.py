@@ -5,7 +5,6 @@ the loader and the runtimes their checks.
 """
 
 BACKENDS = ("torch", "onnxruntime", "openvino")
-EXPORTED_BACKENDS = BACKENDS[1:]  # the backends that run an exported .onnx file and its sidecar
 DEFAULT_PROVIDERS = ("CPUExecutionProvider",)  # onnxruntime
 OPENVINO_DEFAULT_DEVICE = "CPU"
 # OpenVINO inference precision hint -> the OPTIMIZATION_CAPABILITIES entry a device must list to run it natively

@@ -76,7 +76,10 @@ class OpenVinoNetwork:
                                                {"INFERENCE_PRECISION_HINT": precision})
         except RuntimeError as exc:  # damaged or unsupported files; the reason is the message's last line
             raise SidecarError(f"OpenVINO cannot open {onnx_path}: {str(exc).strip().splitlines()[-1]}") from None
-        self.output_names = [output.get_any_name() for output in self.compiled.outputs]
+        # a tensor can carry several names (DA3's `sky` is also its graph node's): the sidecar's where it has it
+        wanted = [*sidecar.outputs, *[""] * len(self.compiled.outputs)]
+        self.output_names = [wanted[i] if wanted[i] in output.get_names() else output.get_any_name()
+                             for i, output in enumerate(self.compiled.outputs)]
         check_outputs(onnx_path, self.output_names, sidecar)
         self.request = self.compiled.create_infer_request()
         effective = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
