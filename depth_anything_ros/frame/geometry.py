@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 import torch
 
+from depth_anything_ros.frame.byte_buffers import byte_array
+
 # sensor_msgs/PointField datatype constants.
 INT8, UINT8, INT16, UINT16, INT32, UINT32, FLOAT32, FLOAT64 = range(1, 9)
 
@@ -30,8 +32,7 @@ XYZRGB_FIELDS = XYZ_FIELDS + (('rgb', 12, FLOAT32, 1),)
 class CloudBuffer:
     """A finished PointCloud2 payload: sizes, fields as (name, offset, datatype, count) and little-endian bytes.
 
-    The builders give `data` as array('B'), the container rosidl keeps a uint8[] field in, so the ROS layer
-    publishes it without another copy; any bytes-like object is accepted.
+    The builders give `data` as array('B') (frame/byte_buffers.py); any bytes-like object is accepted.
     """
 
     height: int
@@ -41,13 +42,6 @@ class CloudBuffer:
     fields: tuple
     data: array.array | bytes
     is_dense: bool
-
-
-def byte_array(values: np.ndarray) -> array.array:
-    """Return the bytes of a C-contiguous NumPy array as array('B'), in one copy."""
-    out = array.array('B')
-    out.frombytes(values.reshape(-1).view(np.uint8))
-    return out
 
 
 class PointCloudBuilder:

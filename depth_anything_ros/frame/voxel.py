@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from depth_anything_ros.frame.geometry import POINT_STEP, CloudBuffer, byte_array
+from depth_anything_ros.frame.byte_buffers import byte_array
+from depth_anything_ros.frame.geometry import POINT_STEP, CloudBuffer
 
 _MAX_CELLS = 2 ** 62  # voxel indices are packed into one int64
 
