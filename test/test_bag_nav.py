@@ -51,7 +51,7 @@ def test_scan_and_confidence_are_the_pipelines(tmp_path, estimator, sample_bag):
         np.testing.assert_array_equal(values, expected.confidence)
         cloud = out["/camera/points"][k].msg
         assert (cloud.height, cloud.width) == (1, expected.cloud.width)
-        assert cloud.data.tobytes() == expected.cloud.data
+        assert cloud.data.tobytes() == bytes(expected.cloud.data)
 
 
 def test_voxel_size_needs_unorganized(tmp_path, sample_bag, synthetic_vits_checkpoint, capsys):

@@ -41,7 +41,7 @@ def official_dir(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("name", ["model_only.py", "pipeline.py", "multi_camera.py", "large_frame_memory.py",
                                   "scale_modes.py", "da3_vs_v2.py", "nav_outputs.py", "train_steps.py",
                                   "train_scale.py", "serve.py", "dataset_eval.py", "temporal.py",
-                                  "onnx_numerics.py", "cpu_backends.py"])
+                                  "onnx_numerics.py", "cpu_backends.py", "node_frame_overhead.py"])
 def test_quick_run_writes_json(name, tmp_path):
     payload = run_script(name, tmp_path / "out.json")
     for row in payload["results"]:

@@ -178,14 +178,21 @@ def test_non_invertible_distortion_gives_nan_rays():
 @pytest.mark.parametrize('organized', [True, False])
 @pytest.mark.parametrize('stride', [1, 3])
 @pytest.mark.parametrize('with_rgb', [True, False])
-def test_opencv_and_torch_kernels_give_identical_bytes(organized, stride, with_rgb):
+@pytest.mark.parametrize(('min_depth', 'max_depth'), [(0.3, 11.5), (0.0, math.inf)])
+def test_opencv_and_torch_kernels_give_identical_bytes(organized, stride, with_rgb, min_depth, max_depth):
     depth, rgb = scene(48, 64, seed=7)
     depth[::5, ::3] = np.nan
     depth[1, :4] = [0.0, -1.0, np.inf, 0.25]
+    # the range ends in float32 and their neighbours, the smallest positive (denormal) and the largest float32
+    ends = [np.float32(0.3), np.float32(11.5), np.nextafter(np.float32(0.3), np.float32(0)),
+            np.nextafter(np.float32(11.5), np.float32(20)), np.nextafter(np.float32(0), np.float32(1)),
+            np.finfo(np.float32).max]
+    depth[3, :6] = ends
+    depth[6, :6] = ends  # a row that stride 3 keeps
     rays = ray_grid(distorted('plumb_bob'), True)
     rays[0, :10] = np.nan
     args = (torch.from_numpy(depth), torch.from_numpy(rays), torch.from_numpy(rgb) if with_rgb else None)
-    kwargs = {'stride': stride, 'min_depth': 0.3, 'max_depth': 11.5, 'organized': organized}
+    kwargs = {'stride': stride, 'min_depth': min_depth, 'max_depth': max_depth, 'organized': organized}
     first = PointCloudBuilder('opencv').build(*args, **kwargs)
     second = PointCloudBuilder('torch').build(*args, **kwargs)
     assert first == second

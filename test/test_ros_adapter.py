@@ -41,7 +41,8 @@ def test_cloud_message_matches_the_buffer():
     assert [(f.name, f.offset, f.datatype, f.count) for f in msg.fields] == [
         ("x", 0, PointField.FLOAT32, 1), ("y", 4, PointField.FLOAT32, 1), ("z", 8, PointField.FLOAT32, 1),
         ("rgb", 12, PointField.FLOAT32, 1)]
-    assert bytes(msg.data) == cloud.data and msg.header.stamp.sec == 12
+    assert bytes(msg.data) == bytes(cloud.data) and msg.header.stamp.sec == 12
+    assert msg.data is cloud.data  # the builder's array('B') is published as it is, not copied again
 
 
 def source_info():

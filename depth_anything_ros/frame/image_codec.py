@@ -12,6 +12,8 @@ import sys
 import cv2
 import numpy as np
 
+from depth_anything_ros.frame.byte_buffers import byte_array
+
 
 class ImageDecodeError(ValueError):
     """An image message that cannot be decoded; the message names the encoding or the size problem."""
@@ -157,24 +159,24 @@ def decode_encoded(buf: np.ndarray, what: str) -> tuple[np.ndarray, str]:
 
 
 def depth_image_fields(depth: np.ndarray) -> dict:
-    """Return Image fields of a 32FC1 little-endian depth image (metres) from a (H, W) float32 array."""
+    """Return Image fields (data: array('B')) of a 32FC1 little-endian depth image (metres) of (H, W) float32."""
     depth = np.asarray(depth)
     if depth.ndim != 2:
         raise ValueError(f'depth must be a (H, W) array, got shape {depth.shape}')
     height, width = depth.shape
-    data = np.ascontiguousarray(depth, dtype='<f4').tobytes()
+    data = byte_array(np.asarray(depth, dtype='<f4'))
     return {'height': height, 'width': width, 'encoding': '32FC1', 'is_bigendian': 0,
             'step': 4 * width, 'data': data}
 
 
 def rgb_image_fields(rgb: np.ndarray) -> dict:
-    """Return Image fields of an rgb8 image from a (H, W, 3) uint8 array."""
+    """Return Image fields of an rgb8 image from a (H, W, 3) uint8 array (data: array('B'))."""
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f'rgb must be a (H, W, 3) uint8 array, got {rgb.dtype} of shape {rgb.shape}')
     height, width = rgb.shape[:2]
     return {'height': height, 'width': width, 'encoding': 'rgb8', 'is_bigendian': 0,
-            'step': 3 * width, 'data': np.ascontiguousarray(rgb).tobytes()}
+            'step': 3 * width, 'data': byte_array(rgb)}
 
 
 def depth_from_image(msg) -> np.ndarray:

@@ -159,13 +159,22 @@ def robust_sigma(residual: np.ndarray) -> float:
     return float(MAD_TO_SIGMA * np.median(np.abs(residual))) if residual.size else math.nan
 
 
+def _enough_pairs(prediction: np.ndarray, reference: np.ndarray, options: ScaleOptions,
+                  seed: int) -> tuple[Pairs, ScaleFit | None]:
+    """Return the (prediction, reference) pairs of a fit and, when fewer than min_pixels are valid, its failed fit."""
+    pairs = paired_values(prediction, reference, options.min_reference_depth, options.max_reference_depth, seed)
+    if pairs.valid < options.min_pixels:
+        return pairs, ScaleFit(False, valid=pairs.valid, reason=f"{pairs.valid} valid reference pixels, fewer than "
+                                                                f"{options.min_pixels}")
+    return pairs, None
+
+
 def fit_reference_scale(prediction: np.ndarray, reference: np.ndarray, options: ScaleOptions,
                         seed: int = 0) -> ScaleFit:
     """Robust s with reference ~ s x prediction: prediction (H, W) metres, reference (h', w') metres, NaN/0 invalid."""
-    pairs = paired_values(prediction, reference, options.min_reference_depth, options.max_reference_depth, seed)
-    if pairs.valid < options.min_pixels:
-        return ScaleFit(False, valid=pairs.valid, reason=f"{pairs.valid} valid reference pixels, fewer than "
-                                                         f"{options.min_pixels}")
+    pairs, refusal = _enough_pairs(prediction, reference, options, seed)
+    if refusal is not None:
+        return refusal
     ratios = np.log(pairs.reference) - np.log(pairs.prediction)
     location = float(np.median(ratios))
     sigma = robust_sigma(ratios - location)
@@ -196,10 +205,9 @@ def _weighted_line(d: np.ndarray, g: np.ndarray, w: np.ndarray) -> tuple[float, 
 def fit_relative(disparity: np.ndarray, reference: np.ndarray, options: ScaleOptions,
                  seed: int = 0) -> ScaleFit:
     """Robust (s, t) with 1 / reference ~ s x disparity + t: disparity (H, W) affine-invariant, reference (h', w') m."""
-    paired = paired_values(disparity, reference, options.min_reference_depth, options.max_reference_depth, seed)
-    if paired.valid < options.min_pixels:
-        return ScaleFit(False, valid=paired.valid, reason=f"{paired.valid} valid reference pixels, fewer than "
-                                                         f"{options.min_pixels}")
+    paired, refusal = _enough_pairs(disparity, reference, options, seed)
+    if refusal is not None:
+        return refusal
     d, ref = paired.prediction, paired.reference
     g = 1.0 / ref
     rng = np.random.default_rng(seed)

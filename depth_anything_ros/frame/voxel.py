@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from depth_anything_ros.frame.byte_buffers import byte_array
 from depth_anything_ros.frame.geometry import POINT_STEP, CloudBuffer
 
 _MAX_CELLS = 2 ** 62  # voxel indices are packed into one int64
@@ -43,4 +44,4 @@ def voxel_downsample(cloud: CloudBuffer, size: float) -> CloudBuffer:
     for byte in range(3):
         mean = np.bincount(inverse, weights=channels[:, byte], minlength=len(counts)) / counts
         colour[:, byte] = np.rint(mean).astype(np.uint8)
-    return CloudBuffer(1, len(out), POINT_STEP, POINT_STEP * len(out), cloud.fields, out.tobytes(), True)
+    return CloudBuffer(1, len(out), POINT_STEP, POINT_STEP * len(out), cloud.fields, byte_array(out), True)

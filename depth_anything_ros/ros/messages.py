@@ -12,8 +12,15 @@ from std_msgs.msg import Header
 from depth_anything_ros.frame import image_codec
 
 
+# Jazzy and later rosidl messages copy an array('B') assigned to a uint8[] field unless built with check_fields=True
+# (ROS_PYTHON_CHECK_FIELDS); Humble's keep it as it is and take no such argument.
+_KEEP_ARRAYS = {"check_fields": True} if "_check_fields" in Image.__slots__ else {}
+
+
 def _byte_array(data) -> array.array:
-    """Return `data` (bytes or any C-contiguous buffer) as the array('B') rosidl stores, copying once."""
+    """Return `data` as the array('B') rosidl stores: as it is when it is one, else copied once."""
+    if isinstance(data, array.array) and data.typecode == "B":
+        return data
     out = array.array("B")
     out.frombytes(memoryview(data).cast("B"))
     return out
@@ -22,7 +29,7 @@ def _byte_array(data) -> array.array:
 def image_msg(header, fields: dict) -> Image:
     """Return an Image with `header` and the fields dict of image_codec (height, width, encoding, ..., data)."""
     msg = Image(header=header, height=fields["height"], width=fields["width"], encoding=fields["encoding"],
-                is_bigendian=fields["is_bigendian"], step=fields["step"])
+                is_bigendian=fields["is_bigendian"], step=fields["step"], **_KEEP_ARRAYS)
     msg.data = _byte_array(fields["data"])
     return msg
 
@@ -40,7 +47,8 @@ def rgb_msg(header, rgb: np.ndarray) -> Image:
 def cloud_msg(header, cloud) -> PointCloud2:
     """Return a PointCloud2 from a geometry.CloudBuffer (little-endian, fields as (name, offset, datatype, count))."""
     msg = PointCloud2(header=header, height=cloud.height, width=cloud.width, is_bigendian=False,
-                      point_step=cloud.point_step, row_step=cloud.row_step, is_dense=bool(cloud.is_dense))
+                      point_step=cloud.point_step, row_step=cloud.row_step, is_dense=bool(cloud.is_dense),
+                      **_KEEP_ARRAYS)
     msg.fields = [PointField(name=name, offset=offset, datatype=datatype, count=count)
                   for name, offset, datatype, count in cloud.fields]
     msg.data = _byte_array(cloud.data)
