@@ -134,12 +134,7 @@ class PointCloudBuilder:
         multi-megabyte arrays cost page faults that dwarf the arithmetic) and interleaved by one cv2.merge, straight
         into the payload when organised: strided NumPy writes into the interleaved points cost about twice as much.
         """
-        if self._workspace.get('shape') != d.shape:
-            self._workspace = {'shape': d.shape, 'bgra': np.empty((*d.shape, 4), np.uint8),
-                               'planes': np.empty((3, *d.shape), np.float32), 'zeros': np.zeros(d.shape, np.float32),
-                               'points': np.empty((*d.shape, 4), np.float32)}
-        ws = self._workspace
-        x, y, z = ws['planes']
+        x, y, z = self._scratch('planes', d.shape, (3, *d.shape), np.float32)
         d = np.ascontiguousarray(d)
         valid = cv2.inRange(d, low, high)  # (h, w) uint8, 255 where low <= d <= high (NaN fails)
         if ray_valid is not None:
@@ -149,9 +144,10 @@ class PointCloudBuilder:
         cv2.multiply(rx, z, dst=x)
         cv2.multiply(ry, z, dst=y)
         if rgb is None:
-            colour = ws['zeros']
+            colour = self._scratch('zeros', d.shape, d.shape, np.float32, fill=0.0)
         else:
-            bgra = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGRA, dst=ws['bgra'])
+            bgra = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGRA,
+                                dst=self._scratch('bgra', d.shape, (*d.shape, 4), np.uint8))
             packed = bgra.view('<u4')[..., 0]
             np.bitwise_and(packed, 0x00FFFFFF, out=packed)  # b, g, r, 0 bytes
             colour = packed.view(np.float32)
@@ -159,9 +155,18 @@ class PointCloudBuilder:
             data = array.array('B', b'\0') * (d.size * POINT_STEP)
             cv2.merge([x, y, z, colour], dst=np.frombuffer(data, np.float32).reshape(*d.shape, 4))
             return data, d.size
-        points = cv2.merge([x, y, z, colour], dst=ws['points'])
+        points = cv2.merge([x, y, z, colour], dst=self._scratch('points', d.shape, (*d.shape, 4), np.float32))
         kept = points.reshape(-1).view('V16')[valid.reshape(-1) != 0]  # one 16-byte record per point
         return byte_array(kept), kept.size
+
+    def _scratch(self, name: str, image_shape: tuple, shape: tuple, dtype, fill: float | None = None) -> np.ndarray:
+        """Return a buffer kept across frames of one (h, w) `image_shape`; all are dropped when that shape changes."""
+        if self._workspace.get('shape') != image_shape:
+            self._workspace = {'shape': image_shape}
+        buffer = self._workspace.get(name)
+        if buffer is None:
+            buffer = self._workspace[name] = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
+        return buffer
 
     @staticmethod
     def _check(depth, rays, rgb, stride, min_depth, max_depth) -> None:
